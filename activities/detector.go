@@ -1,0 +1,60 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/execution-orchestrator/orchestrator/client"
+	"github.com/execution-orchestrator/orchestrator/connectors/erp"
+	"github.com/execution-orchestrator/orchestrator/workflows"
+)
+
+// OverdueLister lists open invoices whose due date is before asOf.
+type OverdueLister interface {
+	ListOverdueInvoices(ctx context.Context, asOf time.Time) ([]erp.Invoice, error)
+}
+
+// Detector holds the activities of the overdue-invoice detector.
+type Detector struct {
+	ERP      OverdueLister
+	Temporal tclient.Client
+}
+
+// ListOverdueInvoices returns the ids of invoices overdue as of asOf (YYYY-MM-DD).
+func (d *Detector) ListOverdueInvoices(ctx context.Context, asOf string) ([]string, error) {
+	day, err := time.Parse(time.DateOnly, asOf)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("asOf: %q is not a YYYY-MM-DD date", asOf), "InvalidInput", err)
+	}
+	invoices, err := d.ERP.ListOverdueInvoices(ctx, day)
+	if err != nil {
+		return nil, fmt.Errorf("list overdue invoices: %w", err)
+	}
+	ids := make([]string, 0, len(invoices))
+	for _, inv := range invoices {
+		ids = append(ids, inv.ID)
+	}
+	return ids, nil
+}
+
+// StartVendorPayment starts the invoice's VendorPayment, or joins the running
+// one; the workflow id makes it idempotent.
+func (d *Detector) StartVendorPayment(ctx context.Context, in workflows.VendorPaymentInput) (workflows.StartPaymentOutcome, error) {
+	run, err := client.StartVendorPayment(ctx, d.Temporal, in)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case errors.As(err, &already):
+		return workflows.StartPaymentOutcome{WorkflowID: workflows.VendorPaymentID(in.InvoiceID), AlreadyCompleted: true}, nil
+	case errors.Is(err, client.ErrInvalidInput):
+		return workflows.StartPaymentOutcome{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidInput", err)
+	case err != nil:
+		return workflows.StartPaymentOutcome{}, err
+	}
+	return workflows.StartPaymentOutcome{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+}
