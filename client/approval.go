@@ -1,0 +1,199 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/execution-orchestrator/orchestrator/workflows"
+)
+
+// ApprovalRefusedError is the workflow saying no to a decision: its update
+// validator rejected it (wrong digest, not an approver, already decided, ...)
+// or its handler failed. Reason is the workflow's own words, meant for the
+// person who tried.
+type ApprovalRefusedError struct {
+	WorkflowID string
+	Reason     string
+	Err        error
+}
+
+func (e *ApprovalRefusedError) Error() string {
+	return fmt.Sprintf("approval for %s refused: %s", e.WorkflowID, e.Reason)
+}
+
+func (e *ApprovalRefusedError) Unwrap() error { return e.Err }
+
+// ErrNotRunning marks a decision sent to a workflow that does not exist or has
+// already finished.
+var ErrNotRunning = errors.New("workflow is not running")
+
+// Approve sends an approval decision as the "approval" Update and waits until
+// the workflow has recorded it. A refusal by the workflow comes back as
+// *ApprovalRefusedError; bad input as ErrInvalidInput naming the field.
+//
+// No UpdateID is set on purpose: a fixed id would make Temporal hand back an
+// earlier result for a re-approval after an approval expired; duplicates are
+// the validator's job.
+func Approve(ctx context.Context, c tclient.Client, workflowID string, req workflows.ApprovalRequest) error {
+	if err := validateApproval(workflowID, req); err != nil {
+		return err
+	}
+	h, err := c.UpdateWorkflow(ctx, tclient.UpdateWorkflowOptions{
+		WorkflowID:   workflowID,
+		UpdateName:   workflows.ApprovalUpdate,
+		Args:         []any{req},
+		WaitForStage: tclient.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	if err == nil {
+		return nil
+	}
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return fmt.Errorf("%s %s on %s: %w: %w", req.Approver, req.Decision, workflowID, ErrNotRunning, err)
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return &ApprovalRefusedError{WorkflowID: workflowID, Reason: appErr.Message(), Err: err}
+	}
+	return fmt.Errorf("send %s from %s to %s: %w", req.Decision, req.Approver, workflowID, err)
+}
+
+func validateApproval(workflowID string, req workflows.ApprovalRequest) error {
+	switch {
+	case strings.TrimSpace(workflowID) == "":
+		return fmt.Errorf("workflowId: required: %w", ErrInvalidInput)
+	case req.Decision != workflows.DecisionApprove && req.Decision != workflows.DecisionReject:
+		return fmt.Errorf("decision: %q is not %q or %q: %w", req.Decision, workflows.DecisionApprove, workflows.DecisionReject, ErrInvalidInput)
+	case strings.TrimSpace(req.Approver) == "":
+		return fmt.Errorf("approver: required: %w", ErrInvalidInput)
+	case strings.TrimSpace(req.ActionDigest) == "":
+		return fmt.Errorf("actionDigest: required (approve exactly what the status query shows): %w", ErrInvalidInput)
+	}
+	return nil
+}
+
+// PendingApproval is one payment waiting for a person's decision.
+type PendingApproval struct {
+	WorkflowID     string     `json:"workflowId"`
+	RunID          string     `json:"runId"`
+	InvoiceID      string     `json:"invoiceId"`
+	VendorName     string     `json:"vendorName,omitempty"`
+	AmountMinor    int64      `json:"amountMinor,omitempty"`
+	Currency       string     `json:"currency,omitempty"`
+	ActionDigest   string     `json:"actionDigest,omitempty"`
+	ApprovalReason string     `json:"approvalReason,omitempty"`
+	AwaitingSince  *time.Time `json:"awaitingSince,omitempty"`
+	StartedAt      time.Time  `json:"startedAt"`
+	// StatusError is set when the status query failed (e.g. no worker is
+	// running); the entry is still listed from visibility data alone.
+	StatusError string `json:"statusError,omitempty"`
+}
+
+// maxPending bounds one inbox listing; nobody reviews more in one sitting.
+const maxPending = 500
+
+// PendingApprovalsQuery is the visibility query for personID's inbox.
+func PendingApprovalsQuery(personID string) string {
+	return fmt.Sprintf("%s = '%s' AND ExecutionStatus = 'Running'", workflows.SAPendingApprovers.GetName(), escapeQueryString(personID))
+}
+
+// escapeQueryString escapes a value for a single-quoted visibility query
+// literal, so an id can never end the string and add conditions.
+func escapeQueryString(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s)
+}
+
+// PendingApprovals lists running workflows that wait for personID, oldest
+// first, with amount, vendor and waiting time from each one's "status" query.
+// Visibility lags a little, so entries whose live status no longer lists the
+// person are dropped.
+func PendingApprovals(ctx context.Context, c tclient.Client, personID string) ([]PendingApproval, error) {
+	if strings.TrimSpace(personID) == "" {
+		return nil, fmt.Errorf("personId: required: %w", ErrInvalidInput)
+	}
+	query := PendingApprovalsQuery(personID)
+	var execs []*workflowpb.WorkflowExecutionInfo
+	var token []byte
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("list pending approvals for %s: %w", personID, err)
+		}
+		execs = append(execs, resp.GetExecutions()...)
+		token = resp.GetNextPageToken()
+		if len(token) == 0 || len(execs) >= maxPending {
+			break
+		}
+	}
+	out := make([]PendingApproval, 0, len(execs))
+	for _, e := range execs {
+		p := PendingApproval{
+			WorkflowID: e.GetExecution().GetWorkflowId(),
+			RunID:      e.GetExecution().GetRunId(),
+			InvoiceID:  businessKey(e),
+			StartedAt:  e.GetStartTime().AsTime(),
+		}
+		st, err := VendorPaymentStatus(ctx, c, p.WorkflowID)
+		if err != nil {
+			p.StatusError = err.Error()
+			out = append(out, p)
+			continue
+		}
+		if st.Stage != workflows.StageAwaitingApproval || !slices.Contains(st.PendingApprovers, personID) {
+			continue
+		}
+		if st.InvoiceID != "" {
+			p.InvoiceID = st.InvoiceID
+		}
+		p.AmountMinor, p.Currency = st.AmountMinor, st.Currency
+		p.ActionDigest, p.ApprovalReason, p.AwaitingSince = st.ActionDigest, st.ApprovalReason, st.AwaitingSince
+		if st.Action != nil {
+			p.VendorName = st.Action.VendorName
+			if p.AmountMinor == 0 {
+				p.AmountMinor, p.Currency = st.Action.AmountMinor, st.Action.Currency
+			}
+		}
+		out = append(out, p)
+	}
+	slices.SortStableFunc(out, func(a, b PendingApproval) int {
+		if c := waitingSince(a).Compare(waitingSince(b)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.WorkflowID, b.WorkflowID)
+	})
+	return out, nil
+}
+
+func waitingSince(p PendingApproval) time.Time {
+	if p.AwaitingSince != nil {
+		return *p.AwaitingSince
+	}
+	return p.StartedAt
+}
+
+// businessKey reads EOBusinessKey (the invoice id) from visibility data.
+func businessKey(e *workflowpb.WorkflowExecutionInfo) string {
+	p := e.GetSearchAttributes().GetIndexedFields()[workflows.SABusinessKey.GetName()]
+	if p == nil {
+		return ""
+	}
+	var s string
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &s); err != nil {
+		return ""
+	}
+	return s
+}
