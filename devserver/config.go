@@ -174,6 +174,15 @@ func (c Config) Args() []string {
 	for _, k := range sortedKeys(c.Storage.SQLitePragmas) {
 		args = append(args, "--sqlite-pragma", k+"="+c.Storage.SQLitePragmas[k])
 	}
+	return append(args, c.NamespaceArgs()...)
+}
+
+// NamespaceArgs are the flags that shape what workflows see (search
+// attributes, dynamic config), apart from where the server listens and
+// stores; the test harness passes them to testsuite.StartDevServer so tests
+// run on the same server shape as `orchestrator dev`.
+func (c Config) NamespaceArgs() []string {
+	var args []string
 	for _, k := range sortedKeys(c.SearchAttributes) {
 		args = append(args, "--search-attribute", k+"="+c.SearchAttributes[k])
 	}

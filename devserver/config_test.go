@@ -1,11 +1,14 @@
 package devserver
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/execution-orchestrator/orchestrator/workflows"
 )
 
 func TestParseRepositoryFile(t *testing.T) {
@@ -91,4 +94,15 @@ func containsPair(args []string, flag, value string) bool {
 		}
 	}
 	return slices.Contains(args, flag+"="+value)
+}
+
+// The search attributes our code sets must be the ones the dev server registers.
+func TestSearchAttributesMatchContract(t *testing.T) {
+	cfg, err := Load(filepath.Join("..", "temporal-dev.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(cfg.SearchAttributes, workflows.SearchAttributeTypes) {
+		t.Errorf("temporal-dev.yaml searchAttributes = %v, workflows.SearchAttributeTypes = %v", cfg.SearchAttributes, workflows.SearchAttributeTypes)
+	}
 }
