@@ -96,6 +96,37 @@ type VendorPaymentStatus struct {
 	Outcome          string     `json:"outcome,omitempty"`
 	Reason           string     `json:"reason,omitempty"`
 	PaymentID        string     `json:"paymentId,omitempty"`
+	// Tier is the approval tier that applies (from the org directory).
+	Tier string `json:"tier,omitempty"`
+	// AwaitingSlot is the role whose approval is awaited right now.
+	AwaitingSlot string `json:"awaitingSlot,omitempty"`
+	// Escalated is true once the current slot was escalated to managers.
+	Escalated bool `json:"escalated,omitempty"`
+	// RejectedMessages are approval signals that broke the rules and were
+	// ignored (an invalid Update is refused to its caller instead).
+	RejectedMessages []RejectedMessage `json:"rejectedMessages,omitempty"`
+	// ApprovalRounds counts how often approval was requested; a changed
+	// action or stale approvals start a new round.
+	ApprovalRounds int        `json:"approvalRounds,omitempty"`
+	VerifiedAt     *time.Time `json:"verifiedAt,omitempty"`
+}
+
+// RejectedMessage is an approval signal the workflow ignored, and why.
+type RejectedMessage struct {
+	Approver     string    `json:"approver"`
+	Decision     string    `json:"decision"`
+	ActionDigest string    `json:"actionDigest,omitempty"`
+	Reason       string    `json:"reason"`
+	At           time.Time `json:"at"`
+}
+
+// ApprovalReceipt is what an accepted "approval" Update returns.
+type ApprovalReceipt struct {
+	Slot       string `json:"slot"`
+	Decision   string `json:"decision"`
+	OnBehalfOf string `json:"onBehalfOf,omitempty"`
+	// Remaining lists the roles whose approval is still needed after this one.
+	Remaining []string `json:"remaining,omitempty"`
 }
 
 // Stages a VendorPayment moves through; the "status" query and the EOStage

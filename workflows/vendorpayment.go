@@ -1,0 +1,480 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/execution-orchestrator/orchestrator/action"
+	"github.com/execution-orchestrator/orchestrator/connectors/erp"
+	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
+)
+
+// ErrTypeInvalidInput is the ApplicationError type of a rejected workflow input.
+const ErrTypeInvalidInput = "InvalidInput"
+
+// WorkflowRegistry is the part of a Temporal worker (or replayer) Register uses.
+type WorkflowRegistry interface {
+	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
+}
+
+// Register registers every workflow of this package under its contract name.
+func Register(r WorkflowRegistry, cfg VendorPaymentConfig) {
+	r.RegisterWorkflowWithOptions(NewVendorPayment(cfg).Run, workflow.RegisterOptions{Name: VendorPaymentWorkflow})
+}
+
+// VendorPayment pays one overdue, scheduled vendor invoice: it checks the
+// invoice, gets the approvals the org directory asks for, releases exactly
+// the approved action, verifies settlement and delivery of the vendor email,
+// and marks the invoice paid.
+type VendorPayment struct {
+	cfg VendorPaymentConfig
+}
+
+// NewVendorPayment returns the workflow with cfg.
+func NewVendorPayment(cfg VendorPaymentConfig) *VendorPayment {
+	return &VendorPayment{cfg: cfg}
+}
+
+// run is the state of one workflow execution. Handlers (query, update,
+// signal) and the main coroutine share it; Temporal runs them one at a time.
+type run struct {
+	cfg    VendorPaymentConfig
+	in     VendorPaymentInput
+	wfID   string
+	logger log.Logger
+	st     VendorPaymentStatus
+
+	plan    *ApprovalPlan
+	slot    int       // index of the awaited slot in plan.Slots, -1 when none
+	awaited []awaitee // who may decide on the awaited slot
+	decided bool      // a decision arrived for the awaited slot
+	reject  *Approval // the rejection that ends the workflow, if any
+}
+
+// Run is the workflow function.
+func (w *VendorPayment) Run(ctx workflow.Context, in VendorPaymentInput) (VendorPaymentResult, error) {
+	r := &run{
+		cfg:    w.cfg,
+		in:     in,
+		wfID:   workflow.GetInfo(ctx).WorkflowExecution.ID,
+		logger: workflow.GetLogger(ctx),
+		slot:   -1,
+		st:     VendorPaymentStatus{Stage: StageLoading, InvoiceID: in.InvoiceID, RequestedBy: in.RequestedBy},
+	}
+	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (VendorPaymentStatus, error) { return r.st, nil }); err != nil {
+		return VendorPaymentResult{}, fmt.Errorf("register %s query: %w", StatusQuery, err)
+	}
+	if err := r.listenForApprovals(ctx); err != nil {
+		return VendorPaymentResult{}, err
+	}
+	if err := validateInput(in); err != nil {
+		r.st.Stage, r.st.Outcome, r.st.Reason = StageDone, OutcomeFailed, err.Error()
+		return VendorPaymentResult{}, err
+	}
+	r.upsert(ctx,
+		SAProcess.ValueSet(ProcessVendorPayment),
+		SABusinessKey.ValueSet(in.InvoiceID),
+		SAStage.ValueSet(StageLoading),
+	)
+	res, err := r.execute(ctx)
+	if err != nil {
+		// Only cancellation and internal errors get here; business failures
+		// are outcomes.
+		return VendorPaymentResult{}, err
+	}
+	res.Approvals = r.st.Approvals
+	r.finish(ctx, res)
+	return res, nil
+}
+
+func validateInput(in VendorPaymentInput) error {
+	invalid := func(format string, args ...any) error {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrTypeInvalidInput, nil)
+	}
+	switch {
+	case strings.TrimSpace(in.InvoiceID) == "":
+		return invalid("invoiceId: required")
+	case !isBusinessID(in.InvoiceID):
+		return invalid("invoiceId: %q is not an id (1-64 letters, digits, '-', '_' or '.', starting with a letter or digit)", in.InvoiceID)
+	case strings.TrimSpace(in.RequestedBy) == "":
+		return invalid("requestedBy: required")
+	case len(in.RequestedBy) > 128 || strings.ContainsFunc(in.RequestedBy, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return invalid("requestedBy: %q must be an identity without spaces of at most 128 characters", in.RequestedBy)
+	}
+	return nil
+}
+
+func isBusinessID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i, c := range s {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || (c != '-' && c != '_' && c != '.')) {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *run) execute(ctx workflow.Context) (VendorPaymentResult, error) {
+	maxRounds := max(r.cfg.MaxApprovalRounds, 1)
+	// Each pass re-reads the invoice and vendor and rebuilds the action, so
+	// the pass that releases is the gate: its reads, digest comparison and
+	// approver check happen immediately before ReleasePayment.
+	for {
+		inv, vendor, res := r.loadAndCheck(ctx)
+		if res != nil {
+			return *res, nil
+		}
+		pay := action.NewPayment(inv, vendor)
+		digest, err := action.Digest(pay)
+		if err != nil {
+			return r.failed("build payment action: " + err.Error()), nil
+		}
+		if r.st.ActionDigest != "" && r.st.ActionDigest != digest {
+			r.logger.Info("Payment action changed", "previousDigest", r.st.ActionDigest, "digest", digest)
+		}
+		r.st.Action, r.st.ActionDigest = &pay, digest
+
+		plan, res := r.planApprovals(ctx, pay)
+		if res != nil {
+			return *res, nil
+		}
+		if plan.Autonomous {
+			return r.release(ctx, inv, vendor, pay, digest)
+		}
+		if res := r.gateApprovals(ctx, plan, digest); res != nil {
+			return *res, nil
+		}
+		if firstOpenSlot(plan, r.st.Approvals) < 0 {
+			return r.release(ctx, inv, vendor, pay, digest)
+		}
+		if r.st.ApprovalRounds >= maxRounds {
+			return r.failed(fmt.Sprintf("approval requested %d times without a stable, valid set of approvals", r.st.ApprovalRounds)), nil
+		}
+		r.st.ApprovalRounds++
+		res, err = r.collectApprovals(ctx, plan)
+		if err != nil {
+			return VendorPaymentResult{}, err
+		}
+		if res != nil {
+			return *res, nil
+		}
+	}
+}
+
+// loadAndCheck reads the invoice and vendor and applies the business checks.
+// A non-nil result ends the workflow.
+func (r *run) loadAndCheck(ctx workflow.Context) (erp.Invoice, erp.Vendor, *VendorPaymentResult) {
+	r.setStage(ctx, StageLoading, fmt.Sprintf("Loading invoice **%s** and its vendor from the ERP", r.in.InvoiceID))
+	var inv erp.Invoice
+	if err := r.exec(ctx, r.cfg.Read, ActivityLoadInvoice, r.in.InvoiceID, &inv); err != nil {
+		res := r.failed("load invoice: " + failureMessage(err))
+		return inv, erp.Vendor{}, &res
+	}
+	var vendor erp.Vendor
+	if err := r.exec(ctx, r.cfg.Read, ActivityLoadVendor, inv.VendorID, &vendor); err != nil {
+		res := r.failed("load vendor: " + failureMessage(err))
+		return inv, vendor, &res
+	}
+
+	r.setStage(ctx, StageChecking, fmt.Sprintf("Checking invoice **%s** against schedule and vendor record", inv.ID))
+	r.st.AmountMinor, r.st.Currency = inv.AmountMinor, inv.Currency
+	r.upsert(ctx, SAAmount.ValueSet(majorUnits(inv.AmountMinor, inv.Currency)))
+
+	today := workflow.Now(ctx).UTC().Truncate(24 * time.Hour)
+	if outcome, reason := checkInvoice(r.in.InvoiceID, inv, today); outcome != "" {
+		res := r.end(outcome, reason)
+		return inv, vendor, &res
+	}
+	var sched ScheduleCheckResult
+	if err := r.exec(ctx, r.cfg.Read, ActivityCheckPaymentSchedule, ScheduleCheck{InvoiceID: inv.ID, AmountMinor: inv.AmountMinor}, &sched); err != nil {
+		res := r.failed("check payment schedule: " + failureMessage(err))
+		return inv, vendor, &res
+	}
+	if !sched.OnSchedule {
+		r.logger.Info("Invoice not on the approved payment schedule", "invoiceId", inv.ID, "detail", sched.Detail)
+		res := r.failed("not on the approved payment schedule")
+		return inv, vendor, &res
+	}
+	if diff := bankDifference(inv.BankAccount, vendor.BankAccount); diff != "" {
+		reason := "invoice bank details differ from the vendor's ERP record (" + diff + ")"
+		r.note(ctx, inv.ID, "Payment stopped before release: "+reason+". Verify the vendor's bank details out of band.")
+		res := r.end(OutcomeBankDetailsMismatch, reason)
+		return inv, vendor, &res
+	}
+	return inv, vendor, nil
+}
+
+// checkInvoice says whether inv may be paid today; a non-empty outcome ends
+// the workflow with reason.
+func checkInvoice(wantID string, inv erp.Invoice, today time.Time) (outcome, reason string) {
+	switch {
+	case inv.ID != wantID:
+		return OutcomeFailed, fmt.Sprintf("ERP returned invoice %q for %q", inv.ID, wantID)
+	case inv.Status == erp.InvoicePaid:
+		return OutcomeFailed, fmt.Sprintf("invoice is already paid (payment reference %q)", inv.PaymentReference)
+	case inv.Status != erp.InvoiceOpen:
+		return OutcomeFailed, fmt.Sprintf("invoice status is %q, not %q", inv.Status, erp.InvoiceOpen)
+	case inv.AmountMinor <= 0:
+		return OutcomeFailed, fmt.Sprintf("invoice amountMinor must be positive, got %d", inv.AmountMinor)
+	}
+	due, err := time.Parse(time.DateOnly, inv.DueDate)
+	if err != nil {
+		return OutcomeFailed, fmt.Sprintf("invoice dueDate %q is not a date (YYYY-MM-DD)", inv.DueDate)
+	}
+	if !due.Before(today) {
+		return OutcomeNotDue, fmt.Sprintf("invoice is due on %s and not overdue (today is %s)", inv.DueDate, today.Format(time.DateOnly))
+	}
+	return "", ""
+}
+
+// bankDifference names the fields in which the invoice's bank account differs
+// from the vendor master record, or returns "". IBAN and BIC are compared
+// without spaces and case, which carry no meaning; the holder exactly.
+func bankDifference(invoice, vendor erp.BankAccount) string {
+	norm := func(s string) string { return strings.ToUpper(strings.Join(strings.Fields(s), "")) }
+	var diffs []string
+	if norm(invoice.IBAN) != norm(vendor.IBAN) {
+		diffs = append(diffs, "iban")
+	}
+	if norm(invoice.BIC) != norm(vendor.BIC) {
+		diffs = append(diffs, "bic")
+	}
+	if strings.TrimSpace(invoice.AccountHolder) != strings.TrimSpace(vendor.AccountHolder) {
+		diffs = append(diffs, "accountHolder")
+	}
+	return strings.Join(diffs, ", ")
+}
+
+func (r *run) planApprovals(ctx workflow.Context, pay action.Payment) (ApprovalPlan, *VendorPaymentResult) {
+	var plan ApprovalPlan
+	if err := r.exec(ctx, r.cfg.Read, ActivityPlanApprovals, PlanRequest{AmountMinor: pay.AmountMinor, Currency: pay.Currency}, &plan); err != nil {
+		res := r.failed("plan approvals: " + failureMessage(err))
+		return plan, &res
+	}
+	if !plan.Autonomous && (len(plan.Slots) == 0 || plan.ExpireAfter <= 0) {
+		res := r.failed(fmt.Sprintf("approval plan for tier %q needs slots and a positive expireAfter", plan.Tier))
+		return plan, &res
+	}
+	r.plan = &plan
+	r.st.Tier = plan.Tier
+	if !plan.Autonomous {
+		r.st.ApprovalReason = plan.Reason
+	} else {
+		r.st.ApprovalReason = ""
+	}
+	return plan, nil
+}
+
+// release pays, verifies settlement, tells the vendor and closes the invoice.
+func (r *run) release(ctx workflow.Context, inv erp.Invoice, vendor erp.Vendor, pay action.Payment, digest string) (VendorPaymentResult, error) {
+	r.setStage(ctx, StageReleasing, fmt.Sprintf("Releasing **%s** to %s via treasury", formatMoney(pay.AmountMinor, pay.Currency), pay.VendorName))
+	var released treasury.Payment
+	req := ReleaseRequest{IdempotencyKey: IdempotencyKey(digest), Action: pay, ActionDigest: digest}
+	if err := r.exec(ctx, r.cfg.Release, ActivityReleasePayment, req, &released); err != nil {
+		reason := "release payment: " + failureMessage(err)
+		suffix := r.escalate(ctx, inv.ID, "", "Payment release failed for invoice "+inv.ID,
+			reason+"\nThe release may or may not have reached treasury; check idempotency key "+req.IdempotencyKey+".")
+		res := r.failed(reason + suffix)
+		res.ActionDigest = digest
+		return res, nil
+	}
+	r.st.PaymentID = released.ID
+
+	r.setStage(ctx, StageVerifying, fmt.Sprintf("Waiting for treasury to settle payment `%s`", released.ID))
+	var settled treasury.Payment
+	if err := r.exec(ctx, r.cfg.Settlement, ActivityVerifySettlement, released.ID, &settled); err != nil {
+		// Money may still move, so the invoice stays open and people take
+		// over; the workflow does not claim success it has not seen.
+		detail := failureMessage(err)
+		r.note(ctx, inv.ID, fmt.Sprintf("Payment %s released but not settled (%s). Escalated to finance operations; invoice left open.", released.ID, detail))
+		suffix := r.escalate(ctx, inv.ID, released.ID, "Payment "+released.ID+" not settled",
+			fmt.Sprintf("Payment %s for invoice %s (%s) was released but treasury did not report it settled: %s.",
+				released.ID, inv.ID, formatMoney(pay.AmountMinor, pay.Currency), detail))
+		res := r.failed("payment not settled" + suffix)
+		res.PaymentID, res.ActionDigest = released.ID, digest
+		return res, nil
+	}
+	verifiedAt := workflow.Now(ctx).UTC()
+	if settled.SettledAt != nil {
+		verifiedAt = settled.SettledAt.UTC()
+	}
+	r.st.VerifiedAt = &verifiedAt
+
+	r.setStage(ctx, StageNotifying, fmt.Sprintf("Emailing %s and confirming delivery", vendor.APContact.Email))
+	msgID := VendorMessageID(r.wfID, digest)
+	var notifyErr error
+	if err := r.exec(ctx, r.cfg.Notify, ActivityNotifyVendor, NotifyVendorRequest{MessageID: msgID, Vendor: vendor, Payment: settled}, nil); err != nil {
+		notifyErr = fmt.Errorf("send: %s", failureMessage(err))
+	} else if err := r.exec(ctx, r.cfg.Delivery, ActivityVerifyEmailDelivered, msgID, nil); err != nil {
+		notifyErr = fmt.Errorf("delivery of %s: %s", msgID, failureMessage(err))
+	}
+
+	// The invoice is marked paid even when the vendor email failed: the money
+	// has settled, and an open invoice would invite a second payment.
+	r.setStage(ctx, StageRecording, fmt.Sprintf("Marking invoice **%s** paid in the ERP", inv.ID))
+	if err := r.exec(ctx, r.cfg.Release, ActivityMarkInvoicePaid, MarkPaidRequest{InvoiceID: inv.ID, PaymentReference: released.ID}, nil); err != nil {
+		reason := "mark invoice paid: " + failureMessage(err)
+		suffix := r.escalate(ctx, inv.ID, released.ID, "Invoice "+inv.ID+" paid but not marked paid",
+			fmt.Sprintf("Payment %s settled at %s but the ERP invoice could not be marked paid: %s.", released.ID, verifiedAt.Format(time.RFC3339), reason))
+		res := r.failed(reason + suffix)
+		res.PaymentID, res.ActionDigest, res.VerifiedAt = released.ID, digest, &verifiedAt
+		return res, nil
+	}
+	if notifyErr != nil {
+		r.note(ctx, inv.ID, fmt.Sprintf("Payment %s settled; vendor notification not confirmed (%v).", released.ID, notifyErr))
+		suffix := r.escalate(ctx, inv.ID, released.ID, "Vendor not notified of payment "+released.ID,
+			fmt.Sprintf("Payment %s for invoice %s settled and the invoice is marked paid, but the email to %s was not confirmed: %v.",
+				released.ID, inv.ID, vendor.APContact.Email, notifyErr))
+		res := r.failed("payment settled and invoice marked paid, but vendor notification not confirmed" + suffix)
+		res.PaymentID, res.ActionDigest, res.VerifiedAt = released.ID, digest, &verifiedAt
+		return res, nil
+	}
+	return VendorPaymentResult{Outcome: OutcomePaid, PaymentID: released.ID, ActionDigest: digest, VerifiedAt: &verifiedAt}, nil
+}
+
+// IdempotencyKey is the treasury idempotency key of an action digest: the
+// same action can only ever be one payment.
+func IdempotencyKey(digest string) string {
+	return "vp-" + strings.TrimPrefix(digest, "sha256:")
+}
+
+// VendorMessageID is the Message-ID of the vendor notification: stable per
+// workflow and action, so a retried send is the same message.
+func VendorMessageID(workflowID, digest string) string {
+	h := strings.TrimPrefix(digest, "sha256:")
+	if len(h) > 32 {
+		h = h[:32]
+	}
+	return fmt.Sprintf("<%s.%s@execution-orchestrator>", workflowID, h)
+}
+
+// escalate tells finance operations and returns the reason suffix saying so
+// (or that escalating failed too, so the outcome never overstates).
+func (r *run) escalate(ctx workflow.Context, invoiceID, paymentID, subject, body string) string {
+	req := EscalationRequest{WorkflowID: r.wfID, InvoiceID: invoiceID, PaymentID: paymentID, Subject: subject, Body: body}
+	if err := r.exec(ctx, r.cfg.Notify, ActivityEscalate, req, nil); err != nil {
+		r.logger.Error("Escalation to finance operations failed", "invoiceId", invoiceID, "error", err)
+		return " (escalation failed: " + failureMessage(err) + ")"
+	}
+	return " (escalated)"
+}
+
+// note adds an ERP note; a failure is logged because the outcome it documents
+// stands regardless.
+func (r *run) note(ctx workflow.Context, invoiceID, text string) {
+	if err := r.exec(ctx, r.cfg.Read, ActivityRecordNote, NoteRequest{InvoiceID: invoiceID, Text: text}, nil); err != nil {
+		r.logger.Error("Recording ERP note failed", "invoiceId", invoiceID, "error", err)
+	}
+}
+
+func (r *run) exec(ctx workflow.Context, opts workflow.ActivityOptions, name string, arg, out any) error {
+	actx := workflow.WithActivityOptions(ctx, opts)
+	f := workflow.ExecuteActivity(actx, name, arg)
+	if out == nil {
+		return f.Get(actx, nil)
+	}
+	return f.Get(actx, out)
+}
+
+func (r *run) failed(reason string) VendorPaymentResult { return r.end(OutcomeFailed, reason) }
+
+func (r *run) end(outcome, reason string) VendorPaymentResult {
+	return VendorPaymentResult{Outcome: outcome, Reason: reason}
+}
+
+func (r *run) finish(ctx workflow.Context, res VendorPaymentResult) {
+	r.closeSlot(ctx)
+	r.st.Stage, r.st.Outcome, r.st.Reason = StageDone, res.Outcome, res.Reason
+	if res.PaymentID != "" {
+		r.st.PaymentID = res.PaymentID
+	}
+	r.upsert(ctx, SAStage.ValueSet(StageDone), SAOutcome.ValueSet(res.Outcome))
+	line := "**" + res.Outcome + "**"
+	if res.Reason != "" {
+		line += ": " + res.Reason
+	} else if res.PaymentID != "" {
+		line += ": payment `" + res.PaymentID + "` settled"
+	}
+	workflow.SetCurrentDetails(ctx, line)
+}
+
+func (r *run) setStage(ctx workflow.Context, stage, details string) {
+	r.st.Stage = stage
+	r.upsert(ctx, SAStage.ValueSet(stage))
+	workflow.SetCurrentDetails(ctx, details)
+}
+
+func (r *run) upsert(ctx workflow.Context, updates ...temporal.SearchAttributeUpdate) {
+	// Only malformed updates fail; visibility must not stop a payment.
+	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
+		r.logger.Warn("Upsert search attributes failed", "error", err)
+	}
+}
+
+// failureMessage extracts the readable cause of an activity failure,
+// without the wrapping "activity error (type: ..., scheduledEventID: ...)".
+func failureMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) {
+		return "timed out (" + strings.ToLower(strings.TrimPrefix(timeoutErr.TimeoutType().String(), "TIMEOUT_TYPE_")) + ")"
+	}
+	var canceledErr *temporal.CanceledError
+	if errors.As(err, &canceledErr) {
+		return "canceled"
+	}
+	return err.Error()
+}
+
+// minorDigits returns the ISO 4217 exponent; two unless listed.
+func minorDigits(currency string) int {
+	switch currency {
+	case "JPY", "KRW", "ISK", "CLP", "VND", "XAF", "XOF", "UGX", "PYG":
+		return 0
+	case "BHD", "KWD", "OMR", "JOD", "TND", "LYD", "IQD":
+		return 3
+	}
+	return 2
+}
+
+func majorUnits(minor int64, currency string) float64 {
+	d := minorDigits(currency)
+	v := float64(minor)
+	for range d {
+		v /= 10
+	}
+	return v
+}
+
+func formatMoney(minor int64, currency string) string {
+	d := minorDigits(currency)
+	neg := minor < 0
+	if neg {
+		minor = -minor
+	}
+	s := strconv.FormatInt(minor, 10)
+	for len(s) <= d {
+		s = "0" + s
+	}
+	out := s[:len(s)-d]
+	if d > 0 {
+		out += "." + s[len(s)-d:]
+	}
+	if neg {
+		out = "-" + out
+	}
+	return currency + " " + out
+}
