@@ -1,0 +1,107 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/execution-orchestrator/orchestrator/connectors/erp"
+)
+
+// Seed invoice ids; tests and demos reference these.
+const (
+	// InvoiceHappyPath: overdue, 1 250.00 EUR, bank details match, scheduled.
+	InvoiceHappyPath = "INV-1042"
+	// InvoiceLarge: overdue, 48 000.00 EUR (above a 25 000 manager limit), scheduled.
+	InvoiceLarge = "INV-1043"
+	// InvoiceMedium: overdue, 9 800.00 EUR (above a 5 000 autonomous limit), scheduled.
+	InvoiceMedium = "INV-1044"
+	// InvoiceBankMismatch: overdue, scheduled, invoice IBAN differs from the vendor master record.
+	InvoiceBankMismatch = "INV-1045"
+	// InvoiceNotDue: due in 14 days, scheduled.
+	InvoiceNotDue = "INV-1046"
+	// InvoiceUnscheduled: overdue, NOT on the approved payment schedule.
+	InvoiceUnscheduled = "INV-1047"
+)
+
+// Seed vendor ids.
+const (
+	VendorAcme     = "V-100"
+	VendorGlobex   = "V-200"
+	VendorInitech  = "V-300"
+	VendorUmbrella = "V-400"
+)
+
+// SeedVendors returns the demo vendors.
+func SeedVendors() []erp.Vendor {
+	return []erp.Vendor{
+		{ID: VendorAcme, Name: "Acme Office Supplies GmbH",
+			BankAccount: erp.BankAccount{IBAN: "DE89370400440532013000", BIC: "COBADEFFXXX", AccountHolder: "Acme Office Supplies GmbH"},
+			APContact:   erp.Contact{Name: "Acme Accounts Payable", Email: "ap@acme.example"}},
+		{ID: VendorGlobex, Name: "Globex Logistics SE",
+			BankAccount: erp.BankAccount{IBAN: "FR1420041010050500013M02606", BIC: "PSSTFRPPPAR", AccountHolder: "Globex Logistics SE"},
+			APContact:   erp.Contact{Name: "Globex Accounts Payable", Email: "ap@globex.example"}},
+		{ID: VendorInitech, Name: "Initech Software AG",
+			BankAccount: erp.BankAccount{IBAN: "CH9300762011623852957", BIC: "UBSWCHZH80A", AccountHolder: "Initech Software AG"},
+			APContact:   erp.Contact{Name: "Initech Accounts Payable", Email: "ap@initech.example"}},
+		{ID: VendorUmbrella, Name: "Umbrella Facilities BV",
+			BankAccount: erp.BankAccount{IBAN: "NL91ABNA0417164300", BIC: "ABNANL2A", AccountHolder: "Umbrella Facilities BV"},
+			APContact:   erp.Contact{Name: "Umbrella Accounts Payable", Email: "ap@umbrella.example"}},
+	}
+}
+
+// SeedInvoices returns the demo invoices with dates relative to today, so the
+// overdue ones are overdue whatever the day.
+func SeedInvoices(today time.Time) ([]erp.Invoice, []erp.ScheduleEntry) {
+	day := func(offset int) string { return today.UTC().AddDate(0, 0, offset).Format(time.DateOnly) }
+	vendors := map[string]erp.Vendor{}
+	for _, v := range SeedVendors() {
+		vendors[v.ID] = v
+	}
+	inv := func(id, vendorID string, amount int64, issue, due int) erp.Invoice {
+		return erp.Invoice{ID: id, VendorID: vendorID, AmountMinor: amount, Currency: "EUR",
+			IssueDate: day(issue), DueDate: day(due), BankAccount: vendors[vendorID].BankAccount, Status: erp.InvoiceOpen}
+	}
+	mismatch := inv(InvoiceBankMismatch, VendorUmbrella, 310000, -35, -5)
+	mismatch.BankAccount = erp.BankAccount{IBAN: "NL02RABO0123456789", BIC: "RABONL2U", AccountHolder: "Umbrella Facilities BV"}
+	invoices := []erp.Invoice{
+		inv(InvoiceHappyPath, VendorAcme, 125000, -40, -10),
+		inv(InvoiceLarge, VendorGlobex, 4800000, -45, -15),
+		inv(InvoiceMedium, VendorInitech, 980000, -38, -8),
+		mismatch,
+		inv(InvoiceNotDue, VendorAcme, 42000, -16, 14),
+		inv(InvoiceUnscheduled, VendorGlobex, 210000, -42, -12),
+	}
+	var schedule []erp.ScheduleEntry
+	for _, in := range invoices {
+		if in.ID == InvoiceUnscheduled {
+			continue
+		}
+		payOn := day(-1)
+		if in.ID == InvoiceNotDue {
+			payOn = in.DueDate
+		}
+		schedule = append(schedule, erp.ScheduleEntry{InvoiceID: in.ID, Approved: true, PayOn: payOn, AmountMinor: in.AmountMinor})
+	}
+	return invoices, schedule
+}
+
+func (s *Server) seed(ctx context.Context) error {
+	for _, v := range SeedVendors() {
+		if err := s.store.putVendor(ctx, v); err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+	}
+	invoices, schedule := SeedInvoices(s.now())
+	for _, inv := range invoices {
+		if err := s.store.putInvoice(ctx, inv); err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+	}
+	for _, e := range schedule {
+		if err := s.store.putSchedule(ctx, e); err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+	}
+	return nil
+}
