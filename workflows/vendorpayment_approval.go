@@ -63,7 +63,9 @@ func checkApproval(req ApprovalRequest, v approvalView) (onBehalfOf string, err 
 	return "", fmt.Errorf("approver: %q may not decide on slot %q (awaiting %s)", req.Approver, v.Slot, strings.Join(ids, ", "))
 }
 
-func isAgent(id string) bool { return strings.HasPrefix(strings.ToLower(strings.TrimSpace(id)), "agent:") }
+func isAgent(id string) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(id)), "agent:")
+}
 
 // awaitedFor lists who may fill slot: its candidates, then delegates of
 // absent candidates, then (once escalated) each candidate's manager, or
