@@ -365,17 +365,25 @@ func TestDecideRefusals(t *testing.T) {
 		{name: "missing csrf", wantCode: http.StatusForbidden, wantBody: "security token",
 			form: func(string) url.Values { return url.Values{"decision": {"approve"}, "actionDigest": {digest}} }},
 		{name: "cross-site post", wantCode: http.StatusForbidden, wantBody: "Cross-site request refused", header: []string{"Sec-Fetch-Site", "cross-site"},
-			form: func(c string) url.Values { return url.Values{"csrf": {c}, "decision": {"approve"}, "actionDigest": {digest}} }},
+			form: func(c string) url.Values {
+				return url.Values{"csrf": {c}, "decision": {"approve"}, "actionDigest": {digest}}
+			}},
 		{name: "bad decision", wantCode: http.StatusBadRequest, wantBody: "decision: &#34;maybe&#34; is not approve or reject",
-			form: func(c string) url.Values { return url.Values{"csrf": {c}, "decision": {"maybe"}, "actionDigest": {digest}} }},
+			form: func(c string) url.Values {
+				return url.Values{"csrf": {c}, "decision": {"maybe"}, "actionDigest": {digest}}
+			}},
 		{name: "missing digest", wantCode: http.StatusBadRequest, wantBody: "actionDigest: missing",
 			form: func(c string) url.Values { return url.Values{"csrf": {c}, "decision": {"approve"}} }},
 		{name: "workflow finished", wantCode: http.StatusConflict, wantBody: "no longer waiting", wantCalls: 1,
 			approveFn: func(string, workflows.ApprovalRequest) error { return client.ErrNotRunning },
-			form:      func(c string) url.Values { return url.Values{"csrf": {c}, "decision": {"approve"}, "actionDigest": {digest}} }},
+			form: func(c string) url.Values {
+				return url.Values{"csrf": {c}, "decision": {"approve"}, "actionDigest": {digest}}
+			}},
 		{name: "temporal down", wantCode: http.StatusBadGateway, wantBody: "nothing was recorded", wantCalls: 1,
 			approveFn: func(string, workflows.ApprovalRequest) error { return errors.New("connection refused") },
-			form:      func(c string) url.Values { return url.Values{"csrf": {c}, "decision": {"approve"}, "actionDigest": {digest}} }},
+			form: func(c string) url.Values {
+				return url.Values{"csrf": {c}, "decision": {"approve"}, "actionDigest": {digest}}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
