@@ -113,29 +113,51 @@ func (s *Server) endpoint(name string, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// route is one HTTP operation; endpoint is its fault-injection name ("" for
+// admin routes, which faults never touch).
+type route struct {
+	pattern  string
+	endpoint string
+	handler  http.HandlerFunc
+}
+
+func (s *Server) routeTable() []route {
+	return []route{
+		{"GET /healthz", "", s.healthz},
+		{"GET /erp/vendors/{id}", EndpointERPGetVendor, s.getVendor},
+		{"PUT /erp/vendors/{id}", EndpointERPPutVendor, s.putVendor},
+		{"GET /erp/invoices", EndpointERPListInvoices, s.listInvoices},
+		{"POST /erp/invoices", EndpointERPPutInvoice, s.putInvoice},
+		{"GET /erp/invoices/{id}", EndpointERPGetInvoice, s.getInvoice},
+		{"POST /erp/invoices/{id}/payment", EndpointERPMarkPaid, s.markPaid},
+		{"POST /erp/invoices/{id}/notes", EndpointERPAddNote, s.addNote},
+		{"GET /erp/schedule/{invoiceId}", EndpointERPGetSchedule, s.getSchedule},
+		{"PUT /erp/schedule/{invoiceId}", EndpointERPPutSchedule, s.putSchedule},
+		{"POST /treasury/payments", EndpointTreasuryRelease, s.releasePayment},
+		{"GET /treasury/payments", EndpointTreasuryList, s.listPayments},
+		{"GET /treasury/payments/{id}", EndpointTreasuryGet, s.getPayment},
+		{"GET /mail/messages", EndpointMailList, s.listMail},
+		{"GET /mail/messages/{messageId}", EndpointMailGet, s.getMail},
+		{"GET /admin/faults", "", s.getFaults},
+		{"PUT /admin/faults", "", s.putFaults},
+		{"POST /admin/reset", "", s.postReset},
+	}
+}
+
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /erp/vendors/{id}", s.endpoint(EndpointERPGetVendor, s.getVendor))
-	mux.HandleFunc("PUT /erp/vendors/{id}", s.endpoint(EndpointERPPutVendor, s.putVendor))
-	mux.HandleFunc("GET /erp/invoices", s.endpoint(EndpointERPListInvoices, s.listInvoices))
-	mux.HandleFunc("POST /erp/invoices", s.endpoint(EndpointERPPutInvoice, s.putInvoice))
-	mux.HandleFunc("GET /erp/invoices/{id}", s.endpoint(EndpointERPGetInvoice, s.getInvoice))
-	mux.HandleFunc("POST /erp/invoices/{id}/payment", s.endpoint(EndpointERPMarkPaid, s.markPaid))
-	mux.HandleFunc("POST /erp/invoices/{id}/notes", s.endpoint(EndpointERPAddNote, s.addNote))
-	mux.HandleFunc("GET /erp/schedule/{invoiceId}", s.endpoint(EndpointERPGetSchedule, s.getSchedule))
-	mux.HandleFunc("PUT /erp/schedule/{invoiceId}", s.endpoint(EndpointERPPutSchedule, s.putSchedule))
-	mux.HandleFunc("POST /treasury/payments", s.endpoint(EndpointTreasuryRelease, s.releasePayment))
-	mux.HandleFunc("GET /treasury/payments", s.endpoint(EndpointTreasuryList, s.listPayments))
-	mux.HandleFunc("GET /treasury/payments/{id}", s.endpoint(EndpointTreasuryGet, s.getPayment))
-	mux.HandleFunc("GET /mail/messages", s.endpoint(EndpointMailList, s.listMail))
-	mux.HandleFunc("GET /mail/messages/{messageId}", s.endpoint(EndpointMailGet, s.getMail))
-	mux.HandleFunc("GET /admin/faults", s.getFaults)
-	mux.HandleFunc("PUT /admin/faults", s.putFaults)
-	mux.HandleFunc("POST /admin/reset", s.postReset)
+	for _, r := range s.routeTable() {
+		h := r.handler
+		if r.endpoint != "" {
+			h = s.endpoint(r.endpoint, h)
+		}
+		mux.HandleFunc(r.pattern, h)
+	}
 	return mux
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // --- validation helpers ---
