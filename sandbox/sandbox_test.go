@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
@@ -409,6 +410,16 @@ func TestParseFaults(t *testing.T) {
 		require.NoError(t, err, tc.in)
 		assert.Equal(t, tc.want, got)
 	}
+}
+
+func TestFaultsYAML(t *testing.T) {
+	t.Parallel()
+	var got map[string]sandbox.Fault
+	require.NoError(t, yaml.Unmarshal([]byte("erp.getInvoice:\n  errorRate: 0.5\n  latencyMs: 150\n  afterEffect: true\n"), &got))
+	assert.Equal(t, map[string]sandbox.Fault{"erp.getInvoice": {ErrorRate: 0.5, Latency: 150 * time.Millisecond, AfterEffect: true}}, got)
+	out, err := yaml.Marshal(got)
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "latencyMs: 150")
 }
 
 func TestMailAPI(t *testing.T) {

@@ -9,6 +9,9 @@
 // returned at once as a non-permanent error for the activity to retry with
 // backoff. A timed-out POST is never retried here: the server may have acted,
 // and only the idempotency key plus a fresh activity attempt may find out.
+// (net/http itself may transparently re-send a request on a reused keep-alive
+// connection that died before any answer; it does so only for idempotent
+// requests, which includes those carrying an Idempotency-Key header.)
 package httpx
 
 import (
@@ -189,8 +192,9 @@ func New(baseURL string, opts ...Option) *Client {
 	return c
 }
 
-// Breaker exposes the circuit breaker state for health reporting and tests.
-func (c *Client) Breaker() circuitbreaker.CircuitBreaker[*response] { return c.breaker }
+// BreakerOpen reports whether the circuit breaker currently refuses calls,
+// for health reporting.
+func (c *Client) BreakerOpen() bool { return c.breaker.IsOpen() }
 
 // Request is one call.
 type Request struct {
