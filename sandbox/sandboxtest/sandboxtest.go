@@ -5,18 +5,12 @@ package sandboxtest
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"io"
 	"log/slog"
-	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver for schema setup
-
+	"github.com/execution-orchestrator/orchestrator/internal/testdb"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 )
 
@@ -31,9 +25,7 @@ func Start(t testing.TB, mutate func(*sandbox.Config)) *sandbox.Server {
 		Seed:       true,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
-	if u := os.Getenv("DATABASE_URL"); u != "" {
-		cfg.DatabaseURL = IsolatedSchema(t, u)
-	}
+	cfg.DatabaseURL = testdb.URL(t, "sandbox_test")
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -47,39 +39,4 @@ func Start(t testing.TB, mutate func(*sandbox.Config)) *sandbox.Server {
 		}
 	})
 	return s
-}
-
-// IsolatedSchema creates a uniquely named schema in the PostgreSQL database
-// at databaseURL, drops it in t.Cleanup, and returns databaseURL with
-// search_path set to it.
-func IsolatedSchema(t testing.TB, databaseURL string) string {
-	t.Helper()
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatalf("random schema name: %v", err)
-	}
-	schema := "sandbox_test_" + hex.EncodeToString(b[:])
-	db, err := sql.Open("pgx", databaseURL)
-	if err != nil {
-		t.Fatalf("open DATABASE_URL: %v", err)
-	}
-	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		db.Close()
-		t.Fatalf("create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		defer db.Close()
-		if _, err := db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(databaseURL)
-	if err != nil {
-		t.Fatalf("parse DATABASE_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
