@@ -76,7 +76,7 @@ type Activities struct {
 	// WebBaseURL is where approvers open links, e.g. "http://127.0.0.1:8080";
 	// a link is <WebBaseURL>/approvals/<workflowId>?token=<token>.
 	WebBaseURL string
-	// From is the sender address of every email, e.g. "payables@example.com".
+	// From is the sender address of every email; empty means DefaultFrom.
 	From string
 	// FinanceOpsEmail receives escalations when a person must take over.
 	FinanceOpsEmail string
@@ -87,6 +87,16 @@ type Activities struct {
 }
 
 var _ workflows.VendorPaymentActivities = (*Activities)(nil)
+
+// DefaultFrom is the sender address used when Activities.From is empty.
+const DefaultFrom = "accounts-payable@orchestrator.example"
+
+func (a *Activities) from() string {
+	if a.From != "" {
+		return a.From
+	}
+	return DefaultFrom
+}
 
 func (a *Activities) now() time.Time {
 	if a.Now != nil {

@@ -151,7 +151,7 @@ func (a *Activities) NotifyApprovers(ctx context.Context, req workflows.NotifyAp
 		}
 		link := strings.TrimRight(a.WebBaseURL, "/") + "/approvals/" + url.PathEscape(req.WorkflowID) + "?token=" + url.QueryEscape(token)
 		msg := email.Message{
-			From: a.From, To: []string{p.Email}, MessageID: msgID,
+			From: a.from(), To: []string{p.Email}, MessageID: msgID,
 			Subject: approvalSubject(req),
 			Body:    approvalBody(p, req, link),
 		}
@@ -255,7 +255,7 @@ func (a *Activities) NotifyRequester(ctx context.Context, req workflows.NotifyRe
 		return nil
 	}
 	msg := email.Message{
-		From: a.From, To: []string{p.Email}, MessageID: opMessageID(ctx, "requester", ""),
+		From: a.from(), To: []string{p.Email}, MessageID: opMessageID(ctx, "requester", ""),
 		Subject: fmt.Sprintf("Payment of invoice %s: %s", req.InvoiceID, req.Outcome),
 		Body: fmt.Sprintf("Hello %s,\n\nyour payment request for invoice %s ended with outcome %q: %s.\n\nWorkflow: %s\n",
 			p.Name, req.InvoiceID, req.Outcome, req.Reason, req.WorkflowID),
@@ -363,7 +363,7 @@ func (a *Activities) NotifyVendor(ctx context.Context, req workflows.NotifyVendo
 	}
 	b.WriteString("\nKind regards,\nAccounts Payable\n")
 	msg := email.Message{
-		From: a.From, To: []string{req.Vendor.APContact.Email}, MessageID: req.MessageID,
+		From: a.from(), To: []string{req.Vendor.APContact.Email}, MessageID: req.MessageID,
 		Subject: fmt.Sprintf("Payment of invoice %s: %s", p.InvoiceID, money(p.AmountMinor, p.Currency)),
 		Body:    b.String(),
 	}
@@ -447,7 +447,7 @@ func (a *Activities) EscalateToFinanceOps(ctx context.Context, req workflows.Esc
 		body += "Payment: " + req.PaymentID + "\n"
 	}
 	msg := email.Message{
-		From: a.From, To: []string{a.FinanceOpsEmail}, MessageID: opMessageID(ctx, "escalation", ""),
+		From: a.from(), To: []string{a.FinanceOpsEmail}, MessageID: opMessageID(ctx, "escalation", ""),
 		Subject: "[Escalation] " + req.Subject, Body: body,
 	}
 	if err := a.Mail.Send(ctx, msg); err != nil {

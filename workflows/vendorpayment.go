@@ -37,8 +37,22 @@ type VendorPayment struct {
 	cfg VendorPaymentConfig
 }
 
-// NewVendorPayment returns the workflow with cfg.
+// NewVendorPayment returns the workflow with cfg. Activity options without
+// any timeout and a non-positive MaxApprovalRounds take the defaults, so a
+// partly filled config cannot schedule an activity Temporal refuses.
 func NewVendorPayment(cfg VendorPaymentConfig) *VendorPayment {
+	def := DefaultVendorPaymentConfig()
+	for _, o := range []struct{ dst, def *workflow.ActivityOptions }{
+		{&cfg.Read, &def.Read}, {&cfg.Release, &def.Release}, {&cfg.Settlement, &def.Settlement},
+		{&cfg.Notify, &def.Notify}, {&cfg.Delivery, &def.Delivery},
+	} {
+		if o.dst.StartToCloseTimeout <= 0 && o.dst.ScheduleToCloseTimeout <= 0 {
+			*o.dst = *o.def
+		}
+	}
+	if cfg.MaxApprovalRounds <= 0 {
+		cfg.MaxApprovalRounds = def.MaxApprovalRounds
+	}
 	return &VendorPayment{cfg: cfg}
 }
 
@@ -125,7 +139,7 @@ func isBusinessID(s string) bool {
 }
 
 func (r *run) execute(ctx workflow.Context) (VendorPaymentResult, error) {
-	maxRounds := max(r.cfg.MaxApprovalRounds, 1)
+	maxRounds := r.cfg.MaxApprovalRounds
 	// Each pass re-reads the invoice and vendor and rebuilds the action, so
 	// the pass that releases is the gate: its reads, digest comparison and
 	// approver check happen immediately before ReleasePayment.

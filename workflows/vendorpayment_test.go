@@ -235,3 +235,18 @@ func TestMoneyFormatting(t *testing.T) {
 		assert.Equal(t, tc.text, formatMoney(tc.minor, tc.currency))
 	}
 }
+
+func TestZeroConfigTakesDefaults(t *testing.T) {
+	f := newFake()
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetStartTime(testStart)
+	Register(env, VendorPaymentConfig{})
+	env.RegisterActivity(f)
+	env.ExecuteWorkflow(VendorPaymentWorkflow, validInput)
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var res VendorPaymentResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	assert.Equal(t, OutcomePaid, res.Outcome, res.Reason)
+}
