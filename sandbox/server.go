@@ -57,6 +57,12 @@ type Server struct {
 
 	mu     sync.Mutex
 	faults map[string]Fault
+
+	// done closes when a listener stops serving (failure or Close), so a
+	// supervisor notices a dead sandbox; failure says why.
+	done     chan struct{}
+	doneOnce sync.Once
+	failure  error
 }
 
 // Start opens the store (seeding it when asked and empty), binds both
@@ -69,7 +75,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.SMTPAddr == "" {
 		return nil, errors.New("sandbox config: SMTPAddr is required")
 	}
-	s := &Server{cfg: cfg, now: cfg.Now, rand: cfg.Rand, log: cfg.Logger}
+	s := &Server{cfg: cfg, now: cfg.Now, rand: cfg.Rand, log: cfg.Logger, done: make(chan struct{})}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -132,16 +138,43 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		defer s.wg.Done()
 		if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("sandbox http server stopped", "err", err)
+			s.stopped(fmt.Errorf("http server: %w", err))
 		}
+		s.stopped(nil)
 	}()
 	go func() {
 		defer s.wg.Done()
 		if err := s.smtpSrv.Serve(s.smtpLn); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
 			s.log.Error("sandbox smtp server stopped", "err", err)
+			s.stopped(fmt.Errorf("smtp server: %w", err))
 		}
+		s.stopped(nil)
 	}()
 	s.log.Info("sandbox started", "http", s.HTTPURL(), "smtp", s.SMTPAddr(), "postgres", st.postgres)
 	return s, nil
+}
+
+func (s *Server) stopped(err error) {
+	s.doneOnce.Do(func() {
+		s.failure = err
+		close(s.done)
+	})
+}
+
+// Done is closed once either listener has stopped serving.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Err says why the sandbox stopped serving; nil while it runs.
+func (s *Server) Err() error {
+	select {
+	case <-s.done:
+		if s.failure == nil {
+			return errors.New("sandbox stopped serving")
+		}
+		return s.failure
+	default:
+		return nil
+	}
 }
 
 // HTTPURL is the base URL of the HTTP API, e.g. "http://127.0.0.1:8090".

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	tclient "go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/execution-orchestrator/orchestrator/client"
+	"github.com/execution-orchestrator/orchestrator/devserver"
+	"github.com/execution-orchestrator/orchestrator/workflows"
+)
+
+// part is one running piece of the local stack.
+type part struct {
+	name string
+	done <-chan struct{} // closed when the part stopped on its own or was stopped
+	err  func() error    // why it stopped
+	stop func(context.Context) error
+}
+
+// runDev starts the whole local stack and supervises it: if any part dies,
+// it says which, stops the rest and returns an error; Ctrl-C or SIGTERM
+// stops every part in reverse order.
+func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger) (err error) {
+	var s settings
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	s.register(fs)
+	configPath := fs.String("config", "", "dev server config (default: temporal-dev.yaml in the repository root)")
+	sandboxAddr := fs.String("sandbox-addr", "127.0.0.1:8090", "listen address of the sandbox HTTP API")
+	settleAfter := fs.Duration("settle-after", 3*time.Second, "sandbox treasury: time from release to settlement")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := s.check(); err != nil {
+		return err
+	}
+	root, err := devserver.RepoRoot()
+	if err != nil {
+		return err
+	}
+	if *configPath == "" {
+		*configPath = filepath.Join(root, "temporal-dev.yaml")
+	}
+	cfg, err := devserver.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	if !filepath.IsAbs(cfg.Storage.DataDir) {
+		cfg.Storage.DataDir = filepath.Join(root, cfg.Storage.DataDir)
+	}
+	if !filepath.IsAbs(s.dataDir) {
+		s.dataDir = filepath.Join(root, s.dataDir)
+	}
+	cli, err := devserver.FindCLI()
+	if err != nil {
+		return err
+	}
+
+	var parts []part
+	defer func() {
+		// Stop in reverse start order: web and worker before the systems
+		// they call, the Temporal server last.
+		stopCtx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+		defer cancel()
+		for i := len(parts) - 1; i >= 0; i-- {
+			if serr := parts[i].stop(stopCtx); serr != nil {
+				log.Warn("stop part", "part", parts[i].name, "error", serr)
+			} else {
+				log.Info("stopped", "part", parts[i].name)
+			}
+		}
+	}()
+
+	started := time.Now()
+	fmt.Fprintf(out, "starting Temporal dev server (%s)...\n", cfg.DBPath())
+	srv, err := devserver.Start(ctx, cli, cfg, log)
+	if err != nil {
+		return fmt.Errorf("temporal dev server: %w", err)
+	}
+	parts = append(parts, part{name: "temporal dev server", done: srv.Done(), err: srv.Err,
+		stop: func(context.Context) error { return srv.Stop(20 * time.Second) }})
+	fmt.Fprintf(out, "  Temporal dev server ready in %s\n", time.Since(started).Round(time.Millisecond))
+
+	sb, err := startSandbox(ctx, &s, *sandboxAddr, *settleAfter, log)
+	if err != nil {
+		return err
+	}
+	parts = append(parts, sb)
+	// The worker and web app talk to the sandbox we just started.
+	s.sandboxURL = "http://" + *sandboxAddr
+
+	c, err := tclient.DialContext(ctx, tclient.Options{HostPort: cfg.Address(), Namespace: cfg.Server.Namespace,
+		Logger: sdklog.NewStructuredLogger(log)})
+	if err != nil {
+		return fmt.Errorf("dial dev server: %w", err)
+	}
+	defer c.Close()
+	if err := client.EnsureDetectorSchedule(ctx, c, s.detectorInterval); err != nil {
+		return err
+	}
+
+	w, err := startWorker(ctx, c, &s, log)
+	if err != nil {
+		return err
+	}
+	parts = append(parts, w)
+	web, err := startWeb(ctx, c, &s, log)
+	if err != nil {
+		return err
+	}
+	parts = append(parts, web)
+
+	fmt.Fprintf(out, `
+ExecutionOrchestrator is up (%s):
+  Temporal Web UI     %s/namespaces/%s/workflows
+  Temporal gRPC       %s   (namespace %s, task queue %s)
+  Approval web app    %s
+  Sandbox API         %s   (ERP, treasury, mail; OpenAPI in sandbox/openapi.yaml)
+  Sandbox SMTP        %s
+  Detector schedule   %s every %s
+Try:  ./bin/orchestrator start vendor-payment --invoice INV-1042
+Ctrl-C stops everything.
+`, time.Since(started).Round(time.Millisecond), cfg.UIURL(), cfg.Server.Namespace, cfg.Address(), cfg.Server.Namespace,
+		workflows.TaskQueue, s.webBaseURL, s.sandboxURL, s.smtpAddr, workflows.OverdueDetectorScheduleID, s.detectorInterval)
+
+	return supervise(ctx, parts, log)
+}
+
+// supervise waits for a signal (nil) or the first part to die (its error).
+func supervise(ctx context.Context, parts []part, log *slog.Logger) error {
+	died := make(chan part, len(parts))
+	for _, p := range parts {
+		go func() {
+			select {
+			case <-p.done:
+				died <- p
+			case <-ctx.Done():
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+		return nil
+	case p := <-died:
+		perr := p.err()
+		if perr == nil {
+			perr = errors.New("exited")
+		}
+		return fmt.Errorf("%s died: %w", p.name, perr)
+	}
+}

@@ -1,0 +1,83 @@
+// Command orchestrator runs ExecutionOrchestrator: the whole local stack
+// (dev), its parts alone (worker, sandbox, web) and the operator commands
+// (start, status, result, approve, reject).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `orchestrator — autonomous execution layer on Temporal
+
+Usage:
+  orchestrator dev        start Temporal dev server + UI, sandbox systems, worker and web app
+  orchestrator worker     run the worker against any Temporal server (TEMPORAL_ADDRESS, ...)
+  orchestrator sandbox    run the sandbox ERP, treasury and mail (HTTP + SMTP) alone
+  orchestrator web        run the approval web app alone
+  orchestrator setup      create or update the overdue-invoice detector Schedule
+  orchestrator start vendor-payment --invoice INV-1042 [--requested-by ID] [--wait]
+  orchestrator status <workflow-id>
+  orchestrator result <workflow-id>
+  orchestrator approve <workflow-id> --as <person> [--comment TEXT]
+  orchestrator reject  <workflow-id> --as <person> [--comment TEXT]
+
+Temporal connection settings come from Temporal's environment configuration
+(TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
+TEMPORAL_PROFILE); run "orchestrator <command> -h" for each command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	err := run(ctx, os.Args[1:], os.Stdout, logger)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "orchestrator:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	if len(args) == 0 {
+		fmt.Fprint(out, usage)
+		return errors.New("missing command")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "dev":
+		return runDev(ctx, rest, out, log)
+	case "worker":
+		return runWorker(ctx, rest, log)
+	case "sandbox":
+		return runSandbox(ctx, rest, out, log)
+	case "web":
+		return runWeb(ctx, rest, out, log)
+	case "setup":
+		return runSetup(ctx, rest, out, log)
+	case "start":
+		return runStart(ctx, rest, out, log)
+	case "status":
+		return runStatus(ctx, rest, out, log)
+	case "result":
+		return runResult(ctx, rest, out, log)
+	case "approve", "reject":
+		return runDecision(ctx, cmd, rest, out, log)
+	case "help", "-h", "--help":
+		fmt.Fprint(out, usage)
+		return nil
+	default:
+		fmt.Fprint(out, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"time"
+
+	tclient "go.temporal.io/sdk/client"
+
+	"github.com/execution-orchestrator/orchestrator/client"
+	"github.com/execution-orchestrator/orchestrator/linktoken"
+	"github.com/execution-orchestrator/orchestrator/policy"
+	"github.com/execution-orchestrator/orchestrator/sandbox"
+	"github.com/execution-orchestrator/orchestrator/web"
+	"github.com/execution-orchestrator/orchestrator/worker"
+)
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "unknown"
+}
+
+func loadDirectory(s *settings) (*policy.Directory, error) {
+	if s.orgFile == "" {
+		return policy.DefaultDirectory()
+	}
+	return policy.LoadDirectory(s.orgFile)
+}
+
+func workerConfig(s *settings, log *slog.Logger) worker.Config {
+	return worker.Config{
+		SandboxURL:      s.sandboxURL,
+		SMTPAddr:        s.smtpAddr,
+		DatabaseURL:     s.databaseURL,
+		SQLitePath:      s.sqlitePath("orchestrator.db"),
+		OrgFile:         s.orgFile,
+		WebBaseURL:      s.webBaseURL,
+		FinanceOpsEmail: s.financeOpsEmail,
+		Logger:          log,
+	}
+}
+
+// background runs fn until its context is cancelled and reports as a part.
+func background(ctx context.Context, name string, fn func(context.Context) error) part {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var err error
+	go func() {
+		defer close(done)
+		err = fn(ctx)
+	}()
+	return part{name: name, done: done,
+		err: func() error { <-done; return err },
+		stop: func(stopCtx context.Context) error {
+			cancel()
+			select {
+			case <-done:
+				return err
+			case <-stopCtx.Done():
+				return fmt.Errorf("%s did not stop: %w", name, stopCtx.Err())
+			}
+		}}
+}
+
+func startWorker(ctx context.Context, c tclient.Client, s *settings, log *slog.Logger) (part, error) {
+	w, err := worker.New(ctx, c, workerConfig(s, log))
+	if err != nil {
+		return part{}, err
+	}
+	if err := w.Start(); err != nil {
+		w.Close()
+		return part{}, fmt.Errorf("start worker: %w", err)
+	}
+	log.Info("worker polling", "taskQueue", w.TaskQueue())
+	return background(ctx, "worker", func(ctx context.Context) error {
+		<-ctx.Done()
+		w.Close() // waits for in-flight tasks up to the worker's stop timeout
+		return nil
+	}), nil
+}
+
+func startSandbox(ctx context.Context, s *settings, httpAddr string, settleAfter time.Duration, log *slog.Logger) (part, error) {
+	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
+		return part{}, fmt.Errorf("create data dir: %w", err)
+	}
+	srv, err := sandbox.Start(ctx, sandbox.Config{
+		HTTPAddr: httpAddr, SMTPAddr: s.smtpAddr,
+		DatabaseURL: s.databaseURL, SQLitePath: s.sqlitePath("sandbox.db"),
+		SettleAfter: settleAfter, Seed: true, Logger: log.With("part", "sandbox"),
+	})
+	if err != nil {
+		return part{}, fmt.Errorf("sandbox: %w", err)
+	}
+	log.Info("sandbox ready", "http", srv.HTTPURL(), "smtp", srv.SMTPAddr())
+	return part{name: "sandbox", done: srv.Done(), err: srv.Err,
+		stop: func(context.Context) error { return srv.Close() }}, nil
+}
+
+func startWeb(ctx context.Context, c tclient.Client, s *settings, log *slog.Logger) (part, error) {
+	dir, err := loadDirectory(s)
+	if err != nil {
+		return part{}, err
+	}
+	links, err := linktoken.Open(ctx, s.databaseURL, s.sqlitePath("orchestrator.db"), time.Now)
+	if err != nil {
+		return part{}, fmt.Errorf("open link token store: %w", err)
+	}
+	app, err := web.New(web.Config{Temporal: c, Directory: dir, Links: links, Logger: log.With("part", "web"), Now: time.Now})
+	if err != nil {
+		links.Close()
+		return part{}, fmt.Errorf("web app: %w", err)
+	}
+	ln, err := net.Listen("tcp", s.webAddr)
+	if err != nil {
+		links.Close()
+		return part{}, fmt.Errorf("web app listen on %s: %w", s.webAddr, err)
+	}
+	hs := &http.Server{Handler: app.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	return background(ctx, "web app", func(ctx context.Context) error {
+		defer links.Close()
+		errc := make(chan error, 1)
+		go func() { errc <- hs.Serve(ln) }()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return hs.Shutdown(shutCtx)
+		}
+	}), nil
+}
+
+// waitForSignal blocks a standalone part until Ctrl-C/SIGTERM or until it dies.
+func waitForPart(ctx context.Context, p part, log *slog.Logger) error {
+	err := supervise(ctx, []part{p}, log)
+	stopCtx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	if serr := p.stop(stopCtx); serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}
+
+func runWorker(ctx context.Context, args []string, log *slog.Logger) error {
+	var s settings
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	s.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := s.check(); err != nil {
+		return err
+	}
+	c, err := client.Dial(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	p, err := startWorker(ctx, c, &s, log)
+	if err != nil {
+		return err
+	}
+	return waitForPart(ctx, p, log)
+}
+
+func runSandbox(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	var s settings
+	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
+	s.register(fs)
+	addr := fs.String("addr", "127.0.0.1:8090", "listen address of the sandbox HTTP API")
+	settleAfter := fs.Duration("settle-after", 3*time.Second, "treasury: time from release to settlement")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := s.check(); err != nil {
+		return err
+	}
+	p, err := startSandbox(ctx, &s, *addr, *settleAfter, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "sandbox: HTTP http://%s, SMTP %s\n", *addr, s.smtpAddr)
+	return waitForPart(ctx, p, log)
+}
+
+func runWeb(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	var s settings
+	fs := flag.NewFlagSet("web", flag.ContinueOnError)
+	s.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := s.check(); err != nil {
+		return err
+	}
+	c, err := client.Dial(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	p, err := startWeb(ctx, c, &s, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "approval web app: %s\n", s.webBaseURL)
+	return waitForPart(ctx, p, log)
+}
