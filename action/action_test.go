@@ -20,7 +20,7 @@ func TestDigest(t *testing.T) {
 	// Key order must not matter: a map with the same content digests the same.
 	m := map[string]any{"reference": "Invoice INV-1", "currency": "EUR", "amountMinor": 100, "vendorName": "",
 		"beneficiary": map[string]any{"bic": "X", "iban": "DE00", "accountHolder": "A"},
-		"vendorId": "V-1", "invoiceId": "INV-1", "kind": KindVendorPayment}
+		"vendorId":    "V-1", "invoiceId": "INV-1", "kind": KindVendorPayment}
 	d2, err := Digest(m)
 	if err != nil {
 		t.Fatal(err)
