@@ -1,0 +1,109 @@
+// Browser test of the approval web app: a person signs in on the picker,
+// finds the payment in their inbox, opens it, approves it with a comment and
+// sees the approval recorded. It drives the system Chromium through
+// playwright-core (which never downloads a browser) against a running stack.
+//
+//   WEB_URL=http://127.0.0.1:8080 WORKFLOW_ID=vendor-payment-INV-1001 APPROVER=maria \
+//     node --test approval.test.mjs
+//
+// Optional: CHROMIUM (default /usr/bin/chromium), INVOICE_ID (default: the
+// workflow id without "vendor-payment-"), ARTIFACTS_DIR (screenshots of each
+// step, and of the failure).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+function env(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`environment variable ${name} is required`);
+  return v;
+}
+
+const webURL = env('WEB_URL').replace(/\/+$/, '');
+const workflowID = env('WORKFLOW_ID');
+const approver = env('APPROVER');
+const invoiceID = process.env.INVOICE_ID || workflowID.replace(/^vendor-payment-/, '');
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const comment = `Checked vendor bank details (browser test ${process.pid})`;
+
+test('approver signs in, finds the payment in the inbox and approves it', { timeout: 90_000 }, async (t) => {
+  const profile = await mkdtemp(join(tmpdir(), 'eo-chromium-'));
+  t.after(() => rm(profile, { recursive: true, force: true }));
+  // A persistent context is how Playwright takes an explicit, throw-away
+  // user-data-dir; everything that could reach the network is switched off.
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-default-apps',
+      '--disable-extensions',
+    ],
+  });
+  t.after(() => context.close());
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(15_000);
+  const shot = async (name) => {
+    if (process.env.ARTIFACTS_DIR) {
+      await page.screenshot({ path: join(process.env.ARTIFACTS_DIR, `${name}.png`), fullPage: true }).catch(() => {});
+    }
+  };
+
+  try {
+    // 1. Person picker.
+    await page.goto(`${webURL}/`);
+    assert.match(await page.locator('h1').innerText(), /Who are you/);
+    await shot('1-picker');
+    await Promise.all([
+      page.waitForURL(/\/inbox$/),
+      page.locator(`button[data-person="${approver}"]`).click(),
+    ]);
+
+    // 2. Inbox. Visibility is eventually consistent, so give the listing a
+    // few reloads to catch up with a workflow that just started waiting.
+    const link = page.locator(`a[href="/approvals/${workflowID}"]`);
+    for (let i = 0; i < 20 && (await link.count()) === 0; i++) {
+      await page.waitForTimeout(500);
+      await page.reload();
+    }
+    assert.equal(await link.count(), 1, `inbox of ${approver} does not list ${workflowID}`);
+    await shot('2-inbox');
+    const row = page.locator('tr', { has: link });
+    assert.match(await row.innerText(), new RegExp(invoiceID.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+
+    // 3. Detail page: exactly what will execute, and the decision form.
+    await Promise.all([page.waitForURL(new RegExp(`/approvals/${workflowID}$`)), link.click()]);
+    assert.match(await page.locator('h1').innerText(), new RegExp(invoiceID));
+    const digest = (await page.locator('#digest').innerText()).trim();
+    assert.match(digest, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(await page.locator('input[name="actionDigest"]').getAttribute('value'), digest);
+
+    // 4. Approve with a comment.
+    await page.locator('#comment').fill(comment);
+    await shot('3-detail');
+    await Promise.all([
+      page.waitForURL(/recorded=approve/),
+      page.locator('button[name="decision"][value="approve"]').click(),
+    ]);
+
+    // 5. The page reports the approval.
+    await shot('4-recorded');
+    assert.match(await page.locator('#recorded').innerText(), /Your approval was recorded/);
+    const decisions = await page.locator('#approvals').innerText();
+    assert.match(decisions, new RegExp(`\\(${approver}\\)`));
+    assert.match(decisions, /approved/);
+    assert.ok(decisions.includes(comment), `decisions table lacks the comment:\n${decisions}`);
+  } catch (err) {
+    await shot('failure');
+    err.message += `\n(page: ${page.url()})`;
+    throw err;
+  }
+});
