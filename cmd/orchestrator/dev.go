@@ -102,7 +102,9 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 	if err != nil {
 		return fmt.Errorf("dial dev server: %w", err)
 	}
-	defer c.Close()
+	// A part of its own, so it closes after the worker and web app that use it.
+	parts = append(parts, part{name: "temporal client", done: nil, err: func() error { return nil },
+		stop: func(context.Context) error { c.Close(); return nil }})
 	if err := client.EnsureDetectorSchedule(ctx, c, s.detectorInterval); err != nil {
 		return err
 	}
