@@ -32,8 +32,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // startDev runs `orchestrator dev` in-process on free ports and a temporary
 // data folder, and waits for its "is up" banner.
@@ -60,7 +64,9 @@ func startDev(t *testing.T) (dataDir string, out *syncBuffer, cancel context.Can
 	ctx, cancel := context.WithCancel(context.Background())
 	out = &syncBuffer{}
 	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, append([]string{"dev"}, args...), out, slog.New(slog.NewTextHandler(out, nil))) }()
+	go func() {
+		errc <- run(ctx, append([]string{"dev"}, args...), out, slog.New(slog.NewTextHandler(out, nil)))
+	}()
 	deadline := time.After(2 * time.Minute)
 	for !strings.Contains(out.String(), "ExecutionOrchestrator is up") {
 		select {
