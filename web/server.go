@@ -166,6 +166,13 @@ func (t temporalWorkflows) Approve(ctx context.Context, workflowID string, req w
 	return client.Approve(ctx, t.c, workflowID, req)
 }
 
+// Bounds on how long a person waits: queries and Updates wait for a worker,
+// which may be down.
+const (
+	readTimeout   = 15 * time.Second
+	decideTimeout = 20 * time.Second
+)
+
 // errNotFound marks a workflow that does not exist.
 var errNotFound = errors.New("workflow not found")
 
@@ -302,7 +309,9 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	items, err := s.wf.PendingApprovals(r.Context(), me)
+	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+	defer cancel()
+	items, err := s.wf.PendingApprovals(ctx, me)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "list pending approvals", "person", me, "err", err)
 		s.fail(w, r, http.StatusBadGateway, "Inbox unavailable", "Could not list your pending approvals: "+err.Error())
@@ -412,7 +421,9 @@ func (s *Server) detail(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) loadDetail(w http.ResponseWriter, r *http.Request, id, me string) (detailView, bool) {
-	st, err := s.wf.Status(r.Context(), id)
+	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+	defer cancel()
+	st, err := s.wf.Status(ctx, id)
 	if errors.Is(err, errNotFound) {
 		s.fail(w, r, http.StatusNotFound, "No such payment", fmt.Sprintf("There is no workflow %q.", id))
 		return detailView{}, false
@@ -516,7 +527,10 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	}
 
 	req := workflows.ApprovalRequest{Decision: decision, Approver: me, Comment: comment, ActionDigest: digest}
-	err := s.wf.Approve(r.Context(), id, req)
+	// Without a worker an Update waits forever; a person should not.
+	ctx, cancel := context.WithTimeout(r.Context(), decideTimeout)
+	defer cancel()
+	err := s.wf.Approve(ctx, id, req)
 	if err == nil {
 		s.log.InfoContext(r.Context(), "decision recorded", "workflowId", id, "approver", me, "decision", decision, "actionDigest", digest, "viaLink", token != "")
 		http.Redirect(w, r, "/approvals/"+url.PathEscape(id)+"?recorded="+decision, http.StatusSeeOther)
@@ -538,7 +552,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "Bad form", err.Error())
 	default:
 		s.log.ErrorContext(r.Context(), "send decision", "workflowId", id, "approver", me, "err", err)
-		s.fail(w, r, http.StatusBadGateway, "Decision not sent", "Your decision could not be delivered; nothing was recorded. Try again.")
+		s.fail(w, r, http.StatusBadGateway, "Decision not confirmed", "The workflow did not confirm your decision in time, so it may not have been recorded. Open the payment again to check before retrying.")
 	}
 }
 

@@ -379,7 +379,7 @@ func TestDecideRefusals(t *testing.T) {
 			form: func(c string) url.Values {
 				return url.Values{"csrf": {c}, "decision": {"approve"}, "actionDigest": {digest}}
 			}},
-		{name: "temporal down", wantCode: http.StatusBadGateway, wantBody: "nothing was recorded", wantCalls: 1,
+		{name: "temporal down", wantCode: http.StatusBadGateway, wantBody: "may not have been recorded", wantCalls: 1,
 			approveFn: func(string, workflows.ApprovalRequest) error { return errors.New("connection refused") },
 			form: func(c string) url.Values {
 				return url.Values{"csrf": {c}, "decision": {"approve"}, "actionDigest": {digest}}
