@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
+	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/tests/stack"
 	"github.com/execution-orchestrator/orchestrator/workflows"
@@ -278,5 +280,45 @@ func TestRejectThroughCLIPath(t *testing.T) {
 	payments, err := treasury.New(s.Sandbox.HTTPURL()).ListPaymentsForInvoice(context.Background(), sandbox.InvoiceMedium)
 	if err != nil || len(payments) != 0 {
 		t.Fatalf("payments after rejection: %v %v", payments, err)
+	}
+}
+
+// Left alone, an approval reminds, escalates to the approver's manager and
+// ends expired — never paid, never recorded as a rejection. The org file is
+// the embedded one with its deadlines shortened to seconds.
+func TestApprovalRemindsEscalatesExpires(t *testing.T) {
+	org, err := os.ReadFile("../../policy/org.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := strings.NewReplacer("reminderAfter: 4h", "reminderAfter: 2s", "escalateAfter: 24h", "escalateAfter: 4s",
+		"expireAfter: 72h", "expireAfter: 6s").Replace(string(org))
+	dir, err := policy.ParseDirectory([]byte(fast))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := stack.Start(t, stack.Options{Directory: dir})
+	run := start(t, s, sandbox.InvoiceMedium)
+	res := result(t, s, run)
+	if res.Outcome != workflows.OutcomeExpired || len(res.Approvals) != 0 {
+		t.Fatalf("result = %+v, want expired with no approvals", res)
+	}
+	mail := email.New(s.Sandbox.SMTPAddr(), s.Sandbox.HTTPURL())
+	for _, to := range []string{"maria@example.com", "chen@example.com"} {
+		msgs, err := mail.List(context.Background(), to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) == 0 {
+			t.Errorf("nobody emailed %s", to)
+		}
+	}
+	maria, _ := mail.List(context.Background(), "maria@example.com")
+	if len(maria) < 2 {
+		t.Errorf("maria got %d emails, want the request and a reminder", len(maria))
+	}
+	payments, err := treasury.New(s.Sandbox.HTTPURL()).ListPaymentsForInvoice(context.Background(), sandbox.InvoiceMedium)
+	if err != nil || len(payments) != 0 {
+		t.Fatalf("payments after expiry: %v %v", payments, err)
 	}
 }

@@ -33,6 +33,7 @@ type Options struct {
 	SettleAfter time.Duration // sandbox treasury; default 500ms, < 0 never settles
 	Faults      map[string]sandbox.Fault
 	Worker      func(*worker.Config) // adjust the worker's configuration
+	Directory   *policy.Directory    // org directory; nil => the embedded policy/org.yaml
 }
 
 // Stack is a running stack; everything stops when the test ends.
@@ -100,9 +101,11 @@ func Start(t testing.TB, opts Options) *Stack {
 	}
 	t.Cleanup(func() { _ = sb.Close() })
 
-	directory, err := policy.DefaultDirectory()
-	if err != nil {
-		t.Fatal(err)
+	directory := opts.Directory
+	if directory == nil {
+		if directory, err = policy.DefaultDirectory(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	links, err := linktoken.Open(ctx, dbURL, filepath.Join(dir, "orchestrator.db"), time.Now)
 	if err != nil {
