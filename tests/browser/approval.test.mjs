@@ -8,7 +8,8 @@
 //
 // Optional: CHROMIUM (default /usr/bin/chromium), INVOICE_ID (default: the
 // workflow id without "vendor-payment-"), ARTIFACTS_DIR (screenshots of each
-// step, and of the failure).
+// step, and of the failure), EXPECT_OUTCOME (e.g. "paid": reload the page
+// until the workflow reports that outcome — against a real stack).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -101,6 +102,18 @@ test('approver signs in, finds the payment in the inbox and approves it', { time
     assert.match(decisions, new RegExp(`\\(${approver}\\)`));
     assert.match(decisions, /approved/);
     assert.ok(decisions.includes(comment), `decisions table lacks the comment:\n${decisions}`);
+
+    // 6. Against a real stack: the person sees the payment through to its outcome.
+    const want = process.env.EXPECT_OUTCOME;
+    if (want) {
+      const stage = page.locator('#stage');
+      for (let i = 0; i < 60 && !(await stage.locator('..').innerText()).includes(`outcome ${want}`); i++) {
+        await page.waitForTimeout(500);
+        await page.reload();
+      }
+      await shot('5-outcome');
+      assert.match(await stage.locator('..').innerText(), new RegExp(`outcome ${want}`));
+    }
   } catch (err) {
     await shot('failure');
     err.message += `\n(page: ${page.url()})`;

@@ -46,8 +46,9 @@ func Unavailable() string {
 }
 
 // RunApproval signs in as approver at webURL, approves workflowID from the
-// inbox and checks the page reports it. It returns node's combined output.
-func RunApproval(ctx context.Context, webURL, workflowID, approver string) ([]byte, error) {
+// inbox and checks the page reports it; with a non-empty expectOutcome it
+// then waits for the page to show that outcome. It returns node's output.
+func RunApproval(ctx context.Context, webURL, workflowID, approver, expectOutcome string) ([]byte, error) {
 	if why := Unavailable(); why != "" {
 		return nil, fmt.Errorf("browser test unavailable: %s", why)
 	}
@@ -62,6 +63,7 @@ func RunApproval(ctx context.Context, webURL, workflowID, approver string) ([]by
 		"WORKFLOW_ID="+workflowID,
 		"APPROVER="+approver,
 		"CHROMIUM="+Chromium,
+		"EXPECT_OUTCOME="+expectOutcome,
 	)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
