@@ -29,27 +29,23 @@ type part struct {
 // runDev starts the whole local stack and supervises it: if any part dies,
 // it says which, stops the rest and returns an error; Ctrl-C or SIGTERM
 // stops every part in reverse order.
-func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger) (err error) {
-	var s settings
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	s.register(fs)
-	configPath := fs.String("config", "", "dev server config (default: temporal-dev.yaml in the repository root)")
-	sandboxAddr := fs.String("sandbox-addr", "127.0.0.1:8090", "listen address of the sandbox HTTP API")
-	settleAfter := fs.Duration("settle-after", 3*time.Second, "sandbox treasury: time from release to settlement")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := s.check(); err != nil {
+func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	var configPath string
+	s, err := parseSettings("dev", args, func(s *settings, fs *flag.FlagSet) {
+		s.sandboxFlags(fs)
+		fs.StringVar(&configPath, "config", "", "dev server config (default: temporal-dev.yaml in the repository root)")
+	})
+	if err != nil {
 		return err
 	}
 	root, err := devserver.RepoRoot()
 	if err != nil {
 		return err
 	}
-	if *configPath == "" {
-		*configPath = filepath.Join(root, "temporal-dev.yaml")
+	if configPath == "" {
+		configPath = filepath.Join(root, "temporal-dev.yaml")
 	}
-	cfg, err := devserver.Load(*configPath)
+	cfg, err := devserver.Load(configPath)
 	if err != nil {
 		return err
 	}
@@ -89,13 +85,13 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 		stop: func(context.Context) error { return srv.Stop(20 * time.Second) }})
 	fmt.Fprintf(out, "  Temporal dev server ready in %s\n", time.Since(started).Round(time.Millisecond))
 
-	sb, err := startSandbox(ctx, &s, *sandboxAddr, *settleAfter, log)
+	sb, err := startSandbox(ctx, s, log)
 	if err != nil {
 		return err
 	}
 	parts = append(parts, sb)
 	// The worker and web app talk to the sandbox we just started.
-	s.sandboxURL = "http://" + *sandboxAddr
+	s.sandboxURL = "http://" + s.sandboxAddr
 
 	c, err := tclient.DialContext(ctx, tclient.Options{HostPort: cfg.Address(), Namespace: cfg.Server.Namespace,
 		Logger: sdklog.NewStructuredLogger(log)})
@@ -109,12 +105,12 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 		return err
 	}
 
-	w, err := startWorker(ctx, c, &s, log)
+	w, err := startWorker(ctx, c, s, log)
 	if err != nil {
 		return err
 	}
 	parts = append(parts, w)
-	web, err := startWeb(ctx, c, &s, log)
+	web, err := startWeb(ctx, c, s, log)
 	if err != nil {
 		return err
 	}

@@ -128,6 +128,8 @@ func TestBadInputNamesTheField(t *testing.T) {
 		{[]string{"approve", "vendor-payment-INV-1"}, "--as"},
 		{[]string{"status"}, "workflow id"},
 		{[]string{"nope"}, "unknown command"},
+		{[]string{"sandbox", "--faults", "{"}, "-faults"},
+		{[]string{"sandbox", "--faults", `{"*": {"errorRate": 2}}`}, "errorRate"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/execution-orchestrator/orchestrator/client"
 )
 
 const usage = `orchestrator — autonomous execution layer on Temporal
@@ -68,9 +70,9 @@ func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) er
 	case "start":
 		return runStart(ctx, rest, out, log)
 	case "status":
-		return runStatus(ctx, rest, out, log)
+		return runShow(ctx, cmd, rest, out, log, client.VendorPaymentStatus)
 	case "result":
-		return runResult(ctx, rest, out, log)
+		return runShow(ctx, cmd, rest, out, log, client.VendorPaymentResult)
 	case "approve", "reject":
 		return runDecision(ctx, cmd, rest, out, log)
 	case "help", "-h", "--help":

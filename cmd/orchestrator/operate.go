@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/serviceerror"
+	tclient "go.temporal.io/sdk/client"
 
 	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/workflows"
@@ -36,18 +37,19 @@ func runStart(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	if *invoice == "" {
 		return errors.New("--invoice: required")
 	}
-	c, err := client.Dial(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	run, err := client.StartVendorPayment(ctx, c, workflows.VendorPaymentInput{InvoiceID: *invoice, RequestedBy: *requestedBy})
+	return withClient(ctx, log, func(c tclient.Client) error {
+		return startVendorPayment(ctx, c, workflows.VendorPaymentInput{InvoiceID: *invoice, RequestedBy: *requestedBy}, *wait, out)
+	})
+}
+
+func startVendorPayment(ctx context.Context, c tclient.Client, in workflows.VendorPaymentInput, wait bool, out io.Writer) error {
+	run, err := client.StartVendorPayment(ctx, c, in)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &already) {
 		// The invoice's payment already finished: show its outcome rather
 		// than start a second one.
-		fmt.Fprintf(out, "vendor payment %s already finished; its result:\n", workflows.VendorPaymentID(*invoice))
-		res, err := client.VendorPaymentResult(ctx, c, workflows.VendorPaymentID(*invoice))
+		fmt.Fprintf(out, "vendor payment %s already finished; its result:\n", workflows.VendorPaymentID(in.InvoiceID))
+		res, err := client.VendorPaymentResult(ctx, c, workflows.VendorPaymentID(in.InvoiceID))
 		if err != nil {
 			return err
 		}
@@ -57,7 +59,7 @@ func runStart(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	fmt.Fprintf(out, "started %s (run %s)\n", run.GetID(), run.GetRunID())
-	if !*wait {
+	if !wait {
 		return nil
 	}
 	fmt.Fprintln(out, "waiting for the outcome (Ctrl-C stops waiting; the workflow goes on)...")
@@ -75,38 +77,30 @@ func oneWorkflowID(name string, args []string) (string, []string, error) {
 	return args[0], args[1:], nil
 }
 
-func runStatus(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	id, _, err := oneWorkflowID("status", args)
-	if err != nil {
-		return err
-	}
+// withClient dials Temporal from the environment configuration for fn.
+func withClient(ctx context.Context, log *slog.Logger, fn func(tclient.Client) error) error {
 	c, err := client.Dial(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	st, err := client.VendorPaymentStatus(ctx, c, id)
-	if err != nil {
-		return err
-	}
-	return printJSON(out, st)
+	return fn(c)
 }
 
-func runResult(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	id, _, err := oneWorkflowID("result", args)
+// runShow prints what get reads for one workflow id (status, result).
+func runShow[T any](ctx context.Context, name string, args []string, out io.Writer, log *slog.Logger,
+	get func(context.Context, tclient.Client, string) (T, error)) error {
+	id, _, err := oneWorkflowID(name, args)
 	if err != nil {
 		return err
 	}
-	c, err := client.Dial(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	res, err := client.VendorPaymentResult(ctx, c, id)
-	if err != nil {
-		return err
-	}
-	return printJSON(out, res)
+	return withClient(ctx, log, func(c tclient.Client) error {
+		v, err := get(ctx, c, id)
+		if err != nil {
+			return err
+		}
+		return printJSON(out, v)
+	})
 }
 
 // runDecision sends an approval or rejection as the "approval" Update, for
@@ -125,11 +119,10 @@ func runDecision(ctx context.Context, decision string, args []string, out io.Wri
 	if *as == "" {
 		return errors.New("--as: required (the approver's person id)")
 	}
-	c, err := client.Dial(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+	return withClient(ctx, log, func(c tclient.Client) error { return decide(ctx, c, id, decision, *as, *comment, out) })
+}
+
+func decide(ctx context.Context, c tclient.Client, id, decision, as, comment string, out io.Writer) error {
 	st, err := client.VendorPaymentStatus(ctx, c, id)
 	if err != nil {
 		return err
@@ -141,32 +134,24 @@ func runDecision(ctx context.Context, decision string, args []string, out io.Wri
 	if decision == "reject" {
 		d = workflows.DecisionReject
 	}
-	req := workflows.ApprovalRequest{Decision: d, Approver: *as, Comment: *comment, ActionDigest: st.ActionDigest}
+	req := workflows.ApprovalRequest{Decision: d, Approver: as, Comment: comment, ActionDigest: st.ActionDigest}
 	if err := client.Approve(ctx, c, id, req); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s: %s recorded by %s for %s\n", id, d, *as, st.ActionDigest)
+	fmt.Fprintf(out, "%s: %s recorded by %s for %s\n", id, d, as, st.ActionDigest)
 	return nil
 }
 
 func runSetup(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	var s settings
-	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
-	s.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := s.check(); err != nil {
-		return err
-	}
-	c, err := client.Dial(ctx, log)
+	s, err := parseSettings("setup", args, nil)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if err := client.EnsureDetectorSchedule(ctx, c, s.detectorInterval); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "schedule %s runs every %s\n", workflows.OverdueDetectorScheduleID, s.detectorInterval.Round(time.Second))
-	return nil
+	return withClient(ctx, log, func(c tclient.Client) error {
+		if err := client.EnsureDetectorSchedule(ctx, c, s.detectorInterval); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "schedule %s runs every %s\n", workflows.OverdueDetectorScheduleID, s.detectorInterval.Round(time.Second))
+		return nil
+	})
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,7 +14,6 @@ import (
 
 	tclient "go.temporal.io/sdk/client"
 
-	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
@@ -89,14 +87,14 @@ func startWorker(ctx context.Context, c tclient.Client, s *settings, log *slog.L
 	}), nil
 }
 
-func startSandbox(ctx context.Context, s *settings, httpAddr string, settleAfter time.Duration, log *slog.Logger) (part, error) {
+func startSandbox(ctx context.Context, s *settings, log *slog.Logger) (part, error) {
 	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
 		return part{}, fmt.Errorf("create data dir: %w", err)
 	}
 	srv, err := sandbox.Start(ctx, sandbox.Config{
-		HTTPAddr: httpAddr, SMTPAddr: s.smtpAddr,
+		HTTPAddr: s.sandboxAddr, SMTPAddr: s.smtpAddr,
 		DatabaseURL: s.databaseURL, SQLitePath: s.sqlitePath("sandbox.db"),
-		SettleAfter: settleAfter, Seed: true, Logger: log.With("part", "sandbox"),
+		SettleAfter: s.settleAfter, Faults: s.faults, Seed: true, Logger: log.With("part", "sandbox"),
 	})
 	if err != nil {
 		return part{}, fmt.Errorf("sandbox: %w", err)
@@ -141,7 +139,7 @@ func startWeb(ctx context.Context, c tclient.Client, s *settings, log *slog.Logg
 	}), nil
 }
 
-// waitForSignal blocks a standalone part until Ctrl-C/SIGTERM or until it dies.
+// waitForPart blocks a standalone part until Ctrl-C/SIGTERM or until it dies.
 func waitForPart(ctx context.Context, p part, log *slog.Logger) error {
 	err := supervise(ctx, []part{p}, log)
 	stopCtx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
@@ -153,66 +151,43 @@ func waitForPart(ctx context.Context, p part, log *slog.Logger) error {
 }
 
 func runWorker(ctx context.Context, args []string, log *slog.Logger) error {
-	var s settings
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	s.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := s.check(); err != nil {
-		return err
-	}
-	c, err := client.Dial(ctx, log)
+	s, err := parseSettings("worker", args, nil)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	p, err := startWorker(ctx, c, &s, log)
-	if err != nil {
-		return err
-	}
-	return waitForPart(ctx, p, log)
+	return withClient(ctx, log, func(c tclient.Client) error {
+		p, err := startWorker(ctx, c, s, log)
+		if err != nil {
+			return err
+		}
+		return waitForPart(ctx, p, log)
+	})
 }
 
 func runSandbox(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	var s settings
-	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
-	s.register(fs)
-	addr := fs.String("addr", "127.0.0.1:8090", "listen address of the sandbox HTTP API")
-	settleAfter := fs.Duration("settle-after", 3*time.Second, "treasury: time from release to settlement")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := s.check(); err != nil {
-		return err
-	}
-	p, err := startSandbox(ctx, &s, *addr, *settleAfter, log)
+	s, err := parseSettings("sandbox", args, (*settings).sandboxFlags)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "sandbox: HTTP http://%s, SMTP %s\n", *addr, s.smtpAddr)
+	p, err := startSandbox(ctx, s, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "sandbox: HTTP http://%s, SMTP %s\n", s.sandboxAddr, s.smtpAddr)
 	return waitForPart(ctx, p, log)
 }
 
 func runWeb(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	var s settings
-	fs := flag.NewFlagSet("web", flag.ContinueOnError)
-	s.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := s.check(); err != nil {
-		return err
-	}
-	c, err := client.Dial(ctx, log)
+	s, err := parseSettings("web", args, nil)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	p, err := startWeb(ctx, c, &s, log)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "approval web app: %s\n", s.webBaseURL)
-	return waitForPart(ctx, p, log)
+	return withClient(ctx, log, func(c tclient.Client) error {
+		p, err := startWeb(ctx, c, s, log)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "approval web app: %s\n", s.webBaseURL)
+		return waitForPart(ctx, p, log)
+	})
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/execution-orchestrator/orchestrator/sandbox"
 )
 
 // settings are the local parts' addresses and stores. Each flag defaults to
@@ -21,6 +23,9 @@ type settings struct {
 	webBaseURL       string
 	financeOpsEmail  string
 	detectorInterval time.Duration
+	sandboxAddr      string
+	settleAfter      time.Duration
+	faults           map[string]sandbox.Fault
 	errs             []error
 }
 
@@ -59,6 +64,45 @@ func (s *settings) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.webBaseURL, "web-base-url", envOr("ORCH_WEB_BASE_URL", "http://127.0.0.1:8080"), "URL approvers open, used in emailed links (env ORCH_WEB_BASE_URL)")
 	fs.StringVar(&s.financeOpsEmail, "finance-ops-email", envOr("ORCH_FINANCE_OPS_EMAIL", "finance-ops@orchestrator.example"), "where escalations are emailed (env ORCH_FINANCE_OPS_EMAIL)")
 	fs.DurationVar(&s.detectorInterval, "detector-interval", s.envDuration("ORCH_DETECTOR_INTERVAL", time.Hour), "how often the overdue-invoice detector runs (env ORCH_DETECTOR_INTERVAL)")
+}
+
+// sandboxFlags adds the flags of a locally started sandbox.
+func (s *settings) sandboxFlags(fs *flag.FlagSet) {
+	fs.StringVar(&s.sandboxAddr, "sandbox-addr", envOr("ORCH_SANDBOX_ADDR", "127.0.0.1:8090"), "listen address of the sandbox HTTP API (env ORCH_SANDBOX_ADDR)")
+	fs.DurationVar(&s.settleAfter, "settle-after", s.envDuration("ORCH_SANDBOX_SETTLE_AFTER", 3*time.Second), "sandbox treasury: time from release to settlement (env ORCH_SANDBOX_SETTLE_AFTER)")
+	if v := os.Getenv("ORCH_SANDBOX_FAULTS"); v != "" {
+		if err := s.setFaults(v); err != nil {
+			s.errs = append(s.errs, fmt.Errorf("ORCH_SANDBOX_FAULTS: %w", err))
+		}
+	}
+	fs.Func("faults", `sandbox fault injection as JSON, e.g. {"*": {"errorRate": 0.3, "latencyMs": 200}} (env ORCH_SANDBOX_FAULTS)`, s.setFaults)
+}
+
+func (s *settings) setFaults(v string) error {
+	f, err := sandbox.ParseFaults([]byte(v))
+	if err != nil {
+		return err
+	}
+	s.faults = f
+	return nil
+}
+
+// parseSettings parses a command's flags: the shared settings, plus what
+// extra adds; bad flag or environment values are errors naming them.
+func parseSettings(name string, args []string, extra func(*settings, *flag.FlagSet)) (*settings, error) {
+	s := &settings{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	s.register(fs)
+	if extra != nil {
+		extra(s, fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func (s *settings) sqlitePath(name string) string { return filepath.Join(s.dataDir, name) }
