@@ -2,11 +2,7 @@ package linktoken
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/execution-orchestrator/orchestrator/internal/testdb"
 )
 
 // clock is a settable test clock.
@@ -36,48 +34,26 @@ type backend struct {
 	open func(t *testing.T, now func() time.Time) *Store
 }
 
-// backends returns SQLite always and PostgreSQL when DATABASE_URL is set.
+// backends returns SQLite always and PostgreSQL when DATABASE_URL is set,
+// each test in its own schema because packages share the database in parallel.
 func backends(t *testing.T) []backend {
-	b := []backend{{name: "sqlite", open: func(t *testing.T, now func() time.Time) *Store {
-		s, err := Open(context.Background(), "", filepath.Join(t.TempDir(), "tokens.db"), now)
-		require.NoError(t, err)
-		t.Cleanup(func() { s.Close() })
-		return s
-	}}}
-	if base := os.Getenv("DATABASE_URL"); base != "" {
-		b = append(b, backend{name: "postgres", open: func(t *testing.T, now func() time.Time) *Store {
-			return openPostgres(t, base, now)
-		}})
+	open := func(postgres bool) func(*testing.T, func() time.Time) *Store {
+		return func(t *testing.T, now func() time.Time) *Store {
+			var dbURL string
+			if postgres {
+				dbURL = testdb.URL(t, "linktoken_test")
+			}
+			s, err := Open(context.Background(), dbURL, filepath.Join(t.TempDir(), "tokens.db"), now)
+			require.NoError(t, err)
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+	}
+	b := []backend{{name: "sqlite", open: open(false)}}
+	if os.Getenv("DATABASE_URL") != "" {
+		b = append(b, backend{name: "postgres", open: open(true)})
 	}
 	return b
-}
-
-// openPostgres isolates the test in its own schema: packages run in parallel
-// against the same database.
-func openPostgres(t *testing.T, base string, now func() time.Time) *Store {
-	t.Helper()
-	ctx := context.Background()
-	suffix := make([]byte, 6)
-	_, err := rand.Read(suffix)
-	require.NoError(t, err)
-	schema := "linktoken_test_" + hex.EncodeToString(suffix)
-
-	admin, err := sql.Open("pgx", base)
-	require.NoError(t, err)
-	t.Cleanup(func() { admin.Close() })
-	_, err = admin.ExecContext(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	s, err := Open(ctx, u.String(), "", now)
-	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 const (
