@@ -83,24 +83,7 @@ func (a *Activities) PlanApprovals(_ context.Context, req workflows.PlanRequest)
 	if err != nil {
 		return workflows.ApprovalPlan{}, temporal.NewNonRetryableApplicationError("plan approvals: "+err.Error(), ErrTypeRefused, nil)
 	}
-	return planCopy(p), nil
-}
-
-func planCopy(p policy.Plan) workflows.ApprovalPlan {
-	out := workflows.ApprovalPlan{
-		Tier: p.Tier, Autonomous: p.Autonomous, Reason: p.Reason,
-		ReminderAfter: p.ReminderAfter, EscalateAfter: p.EscalateAfter, ExpireAfter: p.ExpireAfter, Validity: p.Validity,
-	}
-	for _, s := range p.Slots {
-		slot := workflows.ApprovalSlot{Role: s.Role}
-		for _, c := range s.Candidates {
-			slot.Candidates = append(slot.Candidates, workflows.ApprovalCandidate{
-				ID: c.ID, Name: c.Name, Email: c.Email, Manager: c.Manager, Delegate: c.Delegate,
-			})
-		}
-		out.Slots = append(out.Slots, slot)
-	}
-	return out
+	return p, nil
 }
 
 // NotifyApprovers emails each person a one-time approval link. The

@@ -11,6 +11,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
+	"github.com/execution-orchestrator/orchestrator/policy"
 )
 
 // Activity names of VendorPayment. They appear in the Temporal UI and in
@@ -74,33 +75,18 @@ type PlanRequest struct {
 	Currency    string `json:"currency"`
 }
 
-// ApprovalPlan is a serialisable copy of policy.Plan.
-type ApprovalPlan struct {
-	Tier          string         `json:"tier"`
-	Autonomous    bool           `json:"autonomous"`
-	Reason        string         `json:"reason"`
-	Slots         []ApprovalSlot `json:"slots,omitempty"`
-	ReminderAfter time.Duration  `json:"reminderAfter,omitempty"`
-	EscalateAfter time.Duration  `json:"escalateAfter,omitempty"`
-	ExpireAfter   time.Duration  `json:"expireAfter,omitempty"`
-	Validity      time.Duration  `json:"validity,omitempty"`
-}
-
-// ApprovalSlot is one approval a person holding Role must give.
-type ApprovalSlot struct {
-	Role       string              `json:"role"`
-	Candidates []ApprovalCandidate `json:"candidates"`
-}
-
-// ApprovalCandidate may fill a slot. Delegate is set when the person is
-// absent; Manager is the escalation target.
-type ApprovalCandidate struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	Email    string `json:"email"`
-	Manager  string `json:"manager,omitempty"`
-	Delegate string `json:"delegate,omitempty"`
-}
+// The approval plan travels in PlanApprovals' result as the org directory's
+// own JSON-tagged types: one declaration, so the activity returns the plan as
+// is. Their JSON is part of recorded histories; tests/replay guards it.
+type (
+	// ApprovalPlan is the approvals a payment needs.
+	ApprovalPlan = policy.Plan
+	// ApprovalSlot is one approval a person holding Role must give.
+	ApprovalSlot = policy.Slot
+	// ApprovalCandidate may fill a slot. Delegate is set when the person is
+	// absent; Manager is the escalation target.
+	ApprovalCandidate = policy.Candidate
+)
 
 // Kinds of approver notification.
 const (
