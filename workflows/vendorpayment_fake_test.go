@@ -75,8 +75,19 @@ func newFake() *fakeActivities {
 	}
 }
 
-func (f *fakeActivities) record(name string) {
+// enter locks the fake and records a call of activity name; defer the
+// returned unlock.
+func (f *fakeActivities) enter(name string) (unlock func()) {
+	f.mu.Lock()
 	f.calls = append(f.calls, name)
+	return f.mu.Unlock
+}
+
+// keep records a call that only stores its request and succeeds.
+func keep[T any](f *fakeActivities, name string, into *[]T, req T) error {
+	defer f.enter(name)()
+	*into = append(*into, req)
+	return nil
 }
 
 func (f *fakeActivities) count(name string) int {
@@ -92,9 +103,7 @@ func (f *fakeActivities) count(name string) int {
 }
 
 func (f *fakeActivities) LoadInvoice(_ context.Context, id string) (erp.Invoice, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(ActivityLoadInvoice)
+	defer f.enter(ActivityLoadInvoice)()
 	inv := f.invoices[min(f.loads, len(f.invoices)-1)]
 	f.loads++
 	if inv.ID != id {
@@ -104,38 +113,28 @@ func (f *fakeActivities) LoadInvoice(_ context.Context, id string) (erp.Invoice,
 }
 
 func (f *fakeActivities) LoadVendor(_ context.Context, id string) (erp.Vendor, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(ActivityLoadVendor)
+	defer f.enter(ActivityLoadVendor)()
 	return f.vendor, nil
 }
 
 func (f *fakeActivities) CheckPaymentSchedule(_ context.Context, _ ScheduleCheck) (ScheduleCheckResult, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(ActivityCheckPaymentSchedule)
+	defer f.enter(ActivityCheckPaymentSchedule)()
 	return f.schedule, nil
 }
 
 func (f *fakeActivities) PlanApprovals(_ context.Context, _ PlanRequest) (ApprovalPlan, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(ActivityPlanApprovals)
+	defer f.enter(ActivityPlanApprovals)()
 	return f.plan, nil
 }
 
 func (f *fakeActivities) NotifyApprovers(_ context.Context, req NotifyApproversRequest) (NotifyApproversResult, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(ActivityNotifyApprovers)
+	defer f.enter(ActivityNotifyApprovers)()
 	f.notified = append(f.notified, req)
 	return NotifyApproversResult{Notified: req.Approvers}, nil
 }
 
 func (f *fakeActivities) CheckApprovers(_ context.Context, req CheckApproversRequest) (CheckApproversResult, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(ActivityCheckApprovers)
+	defer f.enter(ActivityCheckApprovers)()
 	f.checked = append(f.checked, req)
 	res := CheckApproversResult{Invalid: f.invalidApprovers}
 	f.invalidApprovers = nil
@@ -143,17 +142,11 @@ func (f *fakeActivities) CheckApprovers(_ context.Context, req CheckApproversReq
 }
 
 func (f *fakeActivities) NotifyRequester(_ context.Context, req NotifyRequesterRequest) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(ActivityNotifyRequester)
-	f.requester = append(f.requester, req)
-	return nil
+	return keep(f, ActivityNotifyRequester, &f.requester, req)
 }
 
 func (f *fakeActivities) ReleasePayment(_ context.Context, req ReleaseRequest) (treasury.Payment, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(ActivityReleasePayment)
+	defer f.enter(ActivityReleasePayment)()
 	f.releases = append(f.releases, req)
 	if f.releaseErr != nil {
 		return treasury.Payment{}, f.releaseErr
@@ -166,9 +159,7 @@ func (f *fakeActivities) ReleasePayment(_ context.Context, req ReleaseRequest) (
 }
 
 func (f *fakeActivities) VerifySettlement(_ context.Context, id string) (treasury.Payment, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(ActivityVerifySettlement)
+	defer f.enter(ActivityVerifySettlement)()
 	f.settles++
 	if f.settleAfter < 0 || f.settles <= f.settleAfter {
 		return treasury.Payment{}, temporal.NewApplicationError("payment "+id+" is still released", "NotSettled")
@@ -178,17 +169,11 @@ func (f *fakeActivities) VerifySettlement(_ context.Context, id string) (treasur
 }
 
 func (f *fakeActivities) NotifyVendor(_ context.Context, req NotifyVendorRequest) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(ActivityNotifyVendor)
-	f.vendorMsg = append(f.vendorMsg, req)
-	return nil
+	return keep(f, ActivityNotifyVendor, &f.vendorMsg, req)
 }
 
 func (f *fakeActivities) VerifyEmailDelivered(_ context.Context, id string) (email.StoredMessage, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(ActivityVerifyEmailDelivered)
+	defer f.enter(ActivityVerifyEmailDelivered)()
 	if f.undelivered {
 		return email.StoredMessage{}, temporal.NewApplicationError("message "+id+" not found", "NotDelivered")
 	}
@@ -196,9 +181,7 @@ func (f *fakeActivities) VerifyEmailDelivered(_ context.Context, id string) (ema
 }
 
 func (f *fakeActivities) MarkInvoicePaid(_ context.Context, req MarkPaidRequest) (erp.Invoice, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(ActivityMarkInvoicePaid)
+	defer f.enter(ActivityMarkInvoicePaid)()
 	f.markPaid = append(f.markPaid, req)
 	inv := testInvoice(0)
 	inv.Status, inv.PaymentReference = erp.InvoicePaid, req.PaymentReference
@@ -206,19 +189,11 @@ func (f *fakeActivities) MarkInvoicePaid(_ context.Context, req MarkPaidRequest)
 }
 
 func (f *fakeActivities) RecordNote(_ context.Context, req NoteRequest) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(ActivityRecordNote)
-	f.notes = append(f.notes, req)
-	return nil
+	return keep(f, ActivityRecordNote, &f.notes, req)
 }
 
 func (f *fakeActivities) EscalateToFinanceOps(_ context.Context, req EscalationRequest) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.record(ActivityEscalate)
-	f.escalated = append(f.escalated, req)
-	return nil
+	return keep(f, ActivityEscalate, &f.escalated, req)
 }
 
 func (f *fakeActivities) snapshotNotified() []NotifyApproversRequest {
