@@ -66,7 +66,10 @@ func StartVendorPayment(ctx context.Context, c tclient.Client, in workflows.Vend
 		// not started again.
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-		StaticSummary:            fmt.Sprintf("Vendor payment for invoice **%s**, requested by %s", in.InvoiceID, in.RequestedBy),
+		// Without this the SDK silently hands back the finished run; callers
+		// must know the payment already happened.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            fmt.Sprintf("Vendor payment for invoice **%s**, requested by %s", in.InvoiceID, in.RequestedBy),
 		StaticDetails: "Loads the invoice and vendor from the ERP, checks schedule, bank details and " +
 			"approval tier, releases the payment from treasury, verifies settlement, emails the vendor and marks the invoice paid.",
 		TypedSearchAttributes: temporal.NewSearchAttributes(

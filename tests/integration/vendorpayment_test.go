@@ -5,6 +5,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
 	tclient "go.temporal.io/sdk/client"
 
 	"github.com/execution-orchestrator/orchestrator/client"
@@ -130,6 +132,13 @@ func TestVendorPaymentAutonomousPaid(t *testing.T) {
 	}
 	res := result(t, s, run)
 	paidChecks(t, s, sandbox.InvoiceHappyPath, res)
+	// Once paid, a new start is refused rather than paying again.
+	_, err := client.StartVendorPayment(context.Background(), s.Temporal,
+		workflows.VendorPaymentInput{InvoiceID: sandbox.InvoiceHappyPath, RequestedBy: "agent:payables-bot"})
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if !errors.As(err, &already) {
+		t.Errorf("start after payment: err = %v, want WorkflowExecutionAlreadyStarted", err)
+	}
 
 	events := history(t, s.Temporal, run.GetID())
 	completed, done := activityOrder(events)
