@@ -2,8 +2,6 @@ package replay
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,88 +11,23 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 	tclient "go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/testsuite"
-	sdkworker "go.temporal.io/sdk/worker"
 
-	"github.com/execution-orchestrator/orchestrator/activities"
-	"github.com/execution-orchestrator/orchestrator/connectors/email"
-	"github.com/execution-orchestrator/orchestrator/connectors/erp"
-	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
-	"github.com/execution-orchestrator/orchestrator/devserver"
-	"github.com/execution-orchestrator/orchestrator/linktoken"
-	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
-	orchworker "github.com/execution-orchestrator/orchestrator/worker"
+	"github.com/execution-orchestrator/orchestrator/tests/stack"
 	"github.com/execution-orchestrator/orchestrator/workflows"
 )
 
 // TestCaptureHistories records fresh histories into histories/ from real runs
-// on the Temporal dev server (bin/temporal) and the sandbox. It is a tool,
-// not a check: it runs only with EO_CAPTURE_HISTORIES=1, after a deliberate,
-// versioned workflow change.
+// on the integration stack (tests/stack: Temporal dev server from
+// bin/temporal, sandbox, worker). It is a tool, not a check: it runs only with
+// EO_CAPTURE_HISTORIES=1, after a deliberate, versioned workflow change.
 func TestCaptureHistories(t *testing.T) {
 	if os.Getenv("EO_CAPTURE_HISTORIES") != "1" {
 		t.Skip("set EO_CAPTURE_HISTORIES=1 to record histories")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-
-	cli, err := devserver.FindCLI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := devserver.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	devCfg, err := devserver.Load(filepath.Join(root, "temporal-dev.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  cli,
-		ClientOptions: &tclient.Options{Namespace: "default", Logger: sdklog.NewStructuredLogger(logger)},
-		ExtraArgs:     devCfg.NamespaceArgs(),
-		LogLevel:      "error",
-		Stdout:        io.Discard, Stderr: io.Discard,
-	})
-	if err != nil {
-		t.Fatalf("start dev server: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-
-	dir := t.TempDir()
-	sb, err := sandbox.Start(ctx, sandbox.Config{
-		HTTPAddr: "127.0.0.1:0", SMTPAddr: "127.0.0.1:0", SQLitePath: filepath.Join(dir, "sandbox.db"),
-		SettleAfter: 500 * time.Millisecond, Seed: true, Logger: logger,
-	})
-	if err != nil {
-		t.Fatalf("start sandbox: %v", err)
-	}
-	t.Cleanup(func() { _ = sb.Close() })
-	links, err := linktoken.Open(ctx, "", filepath.Join(dir, "links.db"), time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = links.Close() })
-	directory, err := policy.DefaultDirectory()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	c := srv.Client()
-	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
-	orchworker.Register(w, &activities.Activities{
-		ERP: erp.New(sb.HTTPURL()), Treasury: treasury.New(sb.HTTPURL()), Mail: email.New(sb.SMTPAddr(), sb.HTTPURL()),
-		Directory: directory, Links: links, WebBaseURL: "http://127.0.0.1:8080",
-		From: "payables@orchestrator.example", FinanceOpsEmail: "finance-ops@orchestrator.example", Logger: logger,
-	})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	c := stack.Start(t, stack.Options{}).Temporal
 
 	start := func(invoiceID, requester string) tclient.WorkflowRun {
 		run, err := c.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{
