@@ -206,8 +206,7 @@ func (c *Client) Lookup(ctx context.Context, messageID string) (StoredMessage, e
 		return StoredMessage{}, &httpx.Error{Op: "email.lookup", Message: "messageId is required", Field: "messageId", Permanent: true}
 	}
 	var sm StoredMessage
-	_, err := c.http.Do(ctx, httpx.Request{Op: "mail.getMessage " + id, Method: http.MethodGet, Path: "/mail/messages/" + url.PathEscape(id)}, &sm)
-	if err != nil {
+	if err := c.http.Get(ctx, "mail.getMessage "+id, "/mail/messages/"+url.PathEscape(id), &sm); err != nil {
 		return StoredMessage{}, fmt.Errorf("look up mail %s: %w", id, err)
 	}
 	return sm, nil
@@ -220,7 +219,7 @@ func (c *Client) List(ctx context.Context, to string) ([]StoredMessage, error) {
 		path += "?" + url.Values{"to": {to}}.Encode()
 	}
 	var list []StoredMessage
-	if _, err := c.http.Do(ctx, httpx.Request{Op: "mail.listMessages", Method: http.MethodGet, Path: path}, &list); err != nil {
+	if err := c.http.Get(ctx, "mail.listMessages", path, &list); err != nil {
 		return nil, fmt.Errorf("list mail: %w", err)
 	}
 	return list, nil

@@ -2,8 +2,6 @@ package email_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,21 +10,15 @@ import (
 
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
+	"github.com/execution-orchestrator/orchestrator/connectors/internal/connectortest"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
-	"github.com/execution-orchestrator/orchestrator/sandbox/sandboxtest"
 )
 
-var day0 = time.Date(2026, 3, 10, 9, 30, 0, 0, time.UTC)
-
 func start(t *testing.T, faults map[string]sandbox.Fault) (*sandbox.Server, *email.Client) {
-	s := sandboxtest.Start(t, func(c *sandbox.Config) {
-		c.Now = func() time.Time { return day0 }
-		c.Rand = func() float64 { return 0 }
-		c.Faults = faults
-	})
+	s := connectortest.Start(t, faults, nil)
 	c := email.New(s.SMTPAddr(), s.HTTPURL(),
-		email.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		email.WithClock(func() time.Time { return day0 }),
+		email.WithLogger(connectortest.Quiet()),
+		email.WithClock(connectortest.Day0),
 		email.WithTimeout(5*time.Second))
 	return s, c
 }
@@ -57,7 +49,7 @@ func TestSendAndLookup(t *testing.T) {
 		assert.Equal(t, []string{"ap@acme.example"}, got.To)
 		assert.Equal(t, m.Subject, got.Subject)
 		assert.Equal(t, m.Body, got.Body)
-		assert.True(t, got.ReceivedAt.Equal(day0))
+		assert.True(t, got.ReceivedAt.Equal(connectortest.Day0()))
 	}
 
 	list, err := c.List(ctx, "ap@acme.example")

@@ -7,26 +7,25 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
 )
 
-// Option configures a Client.
+// Option configures a Client. The options are httpx's; they are named here
+// too so callers need only this package.
 type Option = httpx.Option
 
-// WithTimeout bounds each call.
+// WithTimeout is [httpx.WithTimeout].
 func WithTimeout(d time.Duration) Option { return httpx.WithTimeout(d) }
 
-// WithHTTPClient sets the underlying http.Client.
+// WithHTTPClient is [httpx.WithHTTPClient].
 func WithHTTPClient(hc *http.Client) Option { return httpx.WithHTTPClient(hc) }
 
-// WithLogger sets the logger.
+// WithLogger is [httpx.WithLogger].
 func WithLogger(l *slog.Logger) Option { return httpx.WithLogger(l) }
 
-// WithBreaker sets the circuit breaker: open after failures consecutive
-// transient failures, try again after delay.
+// WithBreaker is [httpx.WithBreaker].
 func WithBreaker(failures uint, delay time.Duration) Option {
 	return httpx.WithBreaker(failures, delay)
 }
@@ -41,12 +40,7 @@ func New(baseURL string, opts ...Option) *Client { return &Client{c: httpx.New(b
 // (for GetScheduleEntry: the invoice is not on the approved schedule).
 func IsNotFound(err error) bool { return httpx.StatusCode(err) == http.StatusNotFound }
 
-func needID(field, v string) error {
-	if strings.TrimSpace(v) == "" {
-		return &httpx.Error{Op: "erp", Message: field + " is required", Field: field, Permanent: true}
-	}
-	return nil
-}
+func needID(field, v string) error { return httpx.Required("erp", field, v) }
 
 // GetInvoice fetches an invoice.
 func (c *Client) GetInvoice(ctx context.Context, id string) (Invoice, error) {
@@ -54,8 +48,7 @@ func (c *Client) GetInvoice(ctx context.Context, id string) (Invoice, error) {
 		return Invoice{}, err
 	}
 	var inv Invoice
-	_, err := c.c.Do(ctx, httpx.Request{Op: "erp.getInvoice " + id, Method: http.MethodGet, Path: "/erp/invoices/" + url.PathEscape(id)}, &inv)
-	if err != nil {
+	if err := c.c.Get(ctx, "erp.getInvoice "+id, "/erp/invoices/"+url.PathEscape(id), &inv); err != nil {
 		return Invoice{}, fmt.Errorf("get invoice %s: %w", id, err)
 	}
 	return inv, nil
@@ -67,8 +60,7 @@ func (c *Client) GetVendor(ctx context.Context, id string) (Vendor, error) {
 		return Vendor{}, err
 	}
 	var v Vendor
-	_, err := c.c.Do(ctx, httpx.Request{Op: "erp.getVendor " + id, Method: http.MethodGet, Path: "/erp/vendors/" + url.PathEscape(id)}, &v)
-	if err != nil {
+	if err := c.c.Get(ctx, "erp.getVendor "+id, "/erp/vendors/"+url.PathEscape(id), &v); err != nil {
 		return Vendor{}, fmt.Errorf("get vendor %s: %w", id, err)
 	}
 	return v, nil
@@ -81,8 +73,7 @@ func (c *Client) GetScheduleEntry(ctx context.Context, invoiceID string) (Schedu
 		return ScheduleEntry{}, err
 	}
 	var e ScheduleEntry
-	_, err := c.c.Do(ctx, httpx.Request{Op: "erp.getSchedule " + invoiceID, Method: http.MethodGet, Path: "/erp/schedule/" + url.PathEscape(invoiceID)}, &e)
-	if err != nil {
+	if err := c.c.Get(ctx, "erp.getSchedule "+invoiceID, "/erp/schedule/"+url.PathEscape(invoiceID), &e); err != nil {
 		return ScheduleEntry{}, fmt.Errorf("get schedule entry %s: %w", invoiceID, err)
 	}
 	return e, nil
@@ -95,8 +86,7 @@ func (c *Client) ListOverdueInvoices(ctx context.Context, asOf time.Time) ([]Inv
 	}
 	q := url.Values{"status": {InvoiceOpen}, "overdueAsOf": {asOf.UTC().Format(time.DateOnly)}}
 	var list []Invoice
-	_, err := c.c.Do(ctx, httpx.Request{Op: "erp.listInvoices", Method: http.MethodGet, Path: "/erp/invoices?" + q.Encode()}, &list)
-	if err != nil {
+	if err := c.c.Get(ctx, "erp.listInvoices", "/erp/invoices?"+q.Encode(), &list); err != nil {
 		return nil, fmt.Errorf("list overdue invoices as of %s: %w", q.Get("overdueAsOf"), err)
 	}
 	return list, nil

@@ -2,8 +2,6 @@ package erp_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,21 +10,14 @@ import (
 
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
+	"github.com/execution-orchestrator/orchestrator/connectors/internal/connectortest"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
-	"github.com/execution-orchestrator/orchestrator/sandbox/sandboxtest"
 )
 
-var (
-	day0  = time.Date(2026, 3, 10, 9, 30, 0, 0, time.UTC)
-	quiet = erp.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-)
+var quiet = erp.WithLogger(connectortest.Quiet())
 
 func start(t *testing.T, faults map[string]sandbox.Fault) *sandbox.Server {
-	return sandboxtest.Start(t, func(c *sandbox.Config) {
-		c.Now = func() time.Time { return day0 }
-		c.Rand = func() float64 { return 0 } // any errorRate > 0 fires
-		c.Faults = faults
-	})
+	return connectortest.Start(t, faults, nil)
 }
 
 func TestReads(t *testing.T) {
@@ -56,7 +47,7 @@ func TestReads(t *testing.T) {
 	_, err = c.GetInvoice(ctx, "INV-0000")
 	assert.True(t, erp.IsNotFound(err))
 
-	list, err := c.ListOverdueInvoices(ctx, day0)
+	list, err := c.ListOverdueInvoices(ctx, connectortest.Day0())
 	require.NoError(t, err)
 	assert.Len(t, list, 5)
 	for _, inv := range list {

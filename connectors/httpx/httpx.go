@@ -251,6 +251,21 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (int, error) {
 	return resp.status, nil
 }
 
+// Get fetches path and decodes the JSON answer into out; op names the call.
+func (c *Client) Get(ctx context.Context, op, path string, out any) error {
+	_, err := c.Do(ctx, Request{Op: op, Method: http.MethodGet, Path: path}, out)
+	return err
+}
+
+// Required refuses a blank value of field before anything is sent. The error
+// is permanent: the same input can never succeed.
+func Required(op, field, value string) error {
+	if strings.TrimSpace(value) == "" {
+		return &Error{Op: op, Message: field + " is required", Field: field, Permanent: true}
+	}
+	return nil
+}
+
 func (c *Client) attempt(ctx context.Context, req Request, payload []byte) (*response, error) {
 	var body io.Reader
 	if payload != nil {

@@ -83,6 +83,47 @@ func TestJSONRoundTrip(t *testing.T) {
 	assert.True(t, httpx.IsPermanent(err))
 }
 
+func TestGet(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		assert.Equal(t, http.MethodGet, r.Method)
+		if r.URL.Path != "/things/1" {
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error":"no such thing"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"n":1}`))
+	}))
+	defer srv.Close()
+	c := httpx.New(srv.URL, quiet)
+	var out struct{ N int }
+	require.NoError(t, c.Get(context.Background(), "get thing", "/things/1", &out))
+	assert.Equal(t, 1, out.N)
+
+	err := c.Get(context.Background(), "get thing 2", "/things/2", &out)
+	require.Error(t, err)
+	assert.Equal(t, http.StatusNotFound, httpx.StatusCode(err))
+	assert.ErrorContains(t, err, "get thing 2: HTTP 404: no such thing")
+}
+
+func TestRequired(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		value string
+		ok    bool
+	}{{"x", true}, {" x ", true}, {"", false}, {" \t", false}}
+	for _, tc := range tests {
+		err := httpx.Required("op", "invoiceId", tc.value)
+		if tc.ok {
+			assert.NoError(t, err, "%q", tc.value)
+			continue
+		}
+		var he *httpx.Error
+		require.ErrorAs(t, err, &he, "%q", tc.value)
+		assert.Equal(t, &httpx.Error{Op: "op", Message: "invoiceId is required", Field: "invoiceId", Permanent: true}, he)
+	}
+}
+
 // failingTransport fails every round trip with err and counts the attempts.
 type failingTransport struct {
 	err   error

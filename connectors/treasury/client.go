@@ -6,26 +6,25 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
 )
 
-// Option configures a Client.
+// Option configures a Client. The options are httpx's; they are named here
+// too so callers need only this package.
 type Option = httpx.Option
 
-// WithTimeout bounds each call.
+// WithTimeout is [httpx.WithTimeout].
 func WithTimeout(d time.Duration) Option { return httpx.WithTimeout(d) }
 
-// WithHTTPClient sets the underlying http.Client.
+// WithHTTPClient is [httpx.WithHTTPClient].
 func WithHTTPClient(hc *http.Client) Option { return httpx.WithHTTPClient(hc) }
 
-// WithLogger sets the logger.
+// WithLogger is [httpx.WithLogger].
 func WithLogger(l *slog.Logger) Option { return httpx.WithLogger(l) }
 
-// WithBreaker sets the circuit breaker: open after failures consecutive
-// transient failures, try again after delay.
+// WithBreaker is [httpx.WithBreaker].
 func WithBreaker(failures uint, delay time.Duration) Option {
 	return httpx.WithBreaker(failures, delay)
 }
@@ -47,8 +46,8 @@ func IsIdempotencyConflict(err error) bool { return httpx.StatusCode(err) == htt
 // with the same key and request returns the first payment. Use the action
 // digest as the key so the approved action and the release are one.
 func (c *Client) ReleasePayment(ctx context.Context, idempotencyKey string, req PaymentRequest) (Payment, error) {
-	if strings.TrimSpace(idempotencyKey) == "" {
-		return Payment{}, &httpx.Error{Op: "treasury.releasePayment", Message: "idempotency key is required", Field: "Idempotency-Key", Permanent: true}
+	if err := httpx.Required("treasury.releasePayment", "Idempotency-Key", idempotencyKey); err != nil {
+		return Payment{}, err
 	}
 	var p Payment
 	_, err := c.c.Do(ctx, httpx.Request{
@@ -64,12 +63,11 @@ func (c *Client) ReleasePayment(ctx context.Context, idempotencyKey string, req 
 
 // GetPayment fetches a payment with its current status.
 func (c *Client) GetPayment(ctx context.Context, id string) (Payment, error) {
-	if strings.TrimSpace(id) == "" {
-		return Payment{}, &httpx.Error{Op: "treasury.getPayment", Message: "payment id is required", Field: "paymentId", Permanent: true}
+	if err := httpx.Required("treasury.getPayment", "paymentId", id); err != nil {
+		return Payment{}, err
 	}
 	var p Payment
-	_, err := c.c.Do(ctx, httpx.Request{Op: "treasury.getPayment " + id, Method: http.MethodGet, Path: "/treasury/payments/" + url.PathEscape(id)}, &p)
-	if err != nil {
+	if err := c.c.Get(ctx, "treasury.getPayment "+id, "/treasury/payments/"+url.PathEscape(id), &p); err != nil {
 		return Payment{}, fmt.Errorf("get payment %s: %w", id, err)
 	}
 	return p, nil
@@ -83,8 +81,8 @@ func (c *Client) ListPayments(ctx context.Context) ([]Payment, error) {
 // ListPaymentsForInvoice lists the payments released for one invoice; a
 // verifier uses it to prove an invoice was paid exactly once.
 func (c *Client) ListPaymentsForInvoice(ctx context.Context, invoiceID string) ([]Payment, error) {
-	if strings.TrimSpace(invoiceID) == "" {
-		return nil, &httpx.Error{Op: "treasury.listPayments", Message: "invoice id is required", Field: "invoiceId", Permanent: true}
+	if err := httpx.Required("treasury.listPayments", "invoiceId", invoiceID); err != nil {
+		return nil, err
 	}
 	return c.list(ctx, invoiceID)
 }
@@ -95,7 +93,7 @@ func (c *Client) list(ctx context.Context, invoiceID string) ([]Payment, error) 
 		path += "?" + url.Values{"invoiceId": {invoiceID}}.Encode()
 	}
 	var list []Payment
-	if _, err := c.c.Do(ctx, httpx.Request{Op: "treasury.listPayments", Method: http.MethodGet, Path: path}, &list); err != nil {
+	if err := c.c.Get(ctx, "treasury.listPayments", path, &list); err != nil {
 		return nil, fmt.Errorf("list payments: %w", err)
 	}
 	return list, nil

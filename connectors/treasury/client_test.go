@@ -2,25 +2,19 @@ package treasury_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
+	"github.com/execution-orchestrator/orchestrator/connectors/internal/connectortest"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
-	"github.com/execution-orchestrator/orchestrator/sandbox/sandboxtest"
 )
 
-var (
-	day0  = time.Date(2026, 3, 10, 9, 30, 0, 0, time.UTC)
-	quiet = treasury.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-)
+var quiet = treasury.WithLogger(connectortest.Quiet())
 
 func request(amount int64) treasury.PaymentRequest {
 	return treasury.PaymentRequest{
@@ -31,10 +25,7 @@ func request(amount int64) treasury.PaymentRequest {
 }
 
 func start(t *testing.T, faults map[string]sandbox.Fault) *sandbox.Server {
-	return sandboxtest.Start(t, func(c *sandbox.Config) {
-		c.Now = func() time.Time { return day0 }
-		c.Rand = func() float64 { return 0 }
-		c.Faults = faults
+	return connectortest.Start(t, faults, func(c *sandbox.Config) {
 		c.SettleAfter = -1 // stays released: these tests are not about settlement
 	})
 }
