@@ -24,7 +24,11 @@ func request(amount int64) treasury.PaymentRequest {
 	}
 }
 
-func start(t *testing.T, faults map[string]sandbox.Fault) *sandbox.Server {
+// sandboxURL starts a sandbox whose payments never settle and
+// returns its base URL.
+func sandboxURL(t testing.TB) string { return start(t, nil).HTTPURL() }
+
+func start(t testing.TB, faults map[string]sandbox.Fault) *sandbox.Server {
 	return connectortest.Start(t, faults, func(c *sandbox.Config) {
 		c.SettleAfter = -1 // stays released: these tests are not about settlement
 	})
