@@ -31,6 +31,15 @@ type DetectorResult struct {
 	Overdue  []string `json:"overdue"`
 	Started  []string `json:"started"`  // workflow ids started or joined
 	Finished []string `json:"finished"` // invoices whose payment workflow already completed
+	// Skipped lists invoices that could not be started, with why; one bad
+	// invoice never stops the others.
+	Skipped []SkippedInvoice `json:"skipped,omitempty"`
+}
+
+// SkippedInvoice is an overdue invoice the detector could not start.
+type SkippedInvoice struct {
+	InvoiceID string `json:"invoiceId"`
+	Reason    string `json:"reason"`
 }
 
 // StartPaymentOutcome is what StartVendorPaymentActivity reports.
@@ -60,7 +69,11 @@ func OverdueInvoiceDetector(ctx workflow.Context) (DetectorResult, error) {
 		var out StartPaymentOutcome
 		in := VendorPaymentInput{InvoiceID: id, RequestedBy: DetectorRequester}
 		if err := workflow.ExecuteActivity(ctx, StartVendorPaymentActivity, in).Get(ctx, &out); err != nil {
-			return res, fmt.Errorf("start vendor payment for %s: %w", id, err)
+			// Retries are spent (or it can never succeed): report it and go
+			// on, so the next invoices are not held hostage on every run.
+			workflow.GetLogger(ctx).Warn("Could not start vendor payment", "invoiceId", id, "error", err)
+			res.Skipped = append(res.Skipped, SkippedInvoice{InvoiceID: id, Reason: err.Error()})
+			continue
 		}
 		if out.AlreadyCompleted {
 			res.Finished = append(res.Finished, id)
