@@ -508,12 +508,9 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, http.StatusForbidden, "Link refused", linkRefusal(err))
 			return
 		}
+		// The link admits this one decision only: it does not sign the
+		// person in, so a forwarded or scanned link never opens their inbox.
 		me = c.PersonID
-		// The link proved who this is; keep them signed in so they can see
-		// the result and, if the workflow refuses, try again without the link.
-		if st, ok := s.auth.(SessionStarter); ok {
-			st.SignIn(w, me)
-		}
 	} else {
 		var ok bool
 		if me, ok = s.auth.Person(r); !ok {
@@ -533,6 +530,16 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	err := s.wf.Approve(ctx, id, req)
 	if err == nil {
 		s.log.InfoContext(r.Context(), "decision recorded", "workflowId", id, "approver", me, "decision", decision, "actionDigest", digest, "viaLink", token != "")
+		if token != "" {
+			// No session to redirect into: show the outcome right here.
+			v, ok := s.loadDetail(w, r, id, me)
+			if !ok {
+				return
+			}
+			v.Recorded = decision
+			s.renderDetail(w, r, http.StatusOK, me, v)
+			return
+		}
 		http.Redirect(w, r, "/approvals/"+url.PathEscape(id)+"?recorded="+decision, http.StatusSeeOther)
 		return
 	}
@@ -557,8 +564,17 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 }
 
 // localPath accepts only same-site paths, so "next" cannot redirect away.
+// Browsers drop tabs and newlines from URLs, so "/\t/evil.example" would
+// become "//evil.example": any control character or space is refused.
 func localPath(p string) bool {
-	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.Contains(p, `\`)
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.Contains(p, `\`) {
+		return false
+	}
+	if strings.IndexFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+		return false
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == "" && !strings.HasPrefix(u.Path, "//")
 }
 
 // ---- formatting ----
