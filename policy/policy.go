@@ -302,6 +302,13 @@ func build(doc fileDoc) (*Directory, error) {
 			if t.Validity <= 0 {
 				fail("tiers[%d].validity: approvals need a positive validity (set approvalValidity or tiers[%d].validity)", i, i)
 			}
+			// Slots are filled one after another, each within expireAfter; the
+			// first approval must still be valid when the last slot is filled,
+			// or a slow but timely chain could never pay.
+			if need := time.Duration(len(ft.Approvers)) * t.ExpireAfter; t.Validity > 0 && t.Validity < need {
+				fail("tiers[%d].validity: %s is shorter than %d slots × expireAfter %s = %s; the first approval would lapse before the last slot can be filled",
+					i, t.Validity, len(ft.Approvers), t.ExpireAfter, need)
+			}
 			if t.ReminderAfter > 0 && t.EscalateAfter > 0 && t.ReminderAfter >= t.EscalateAfter {
 				fail("tiers[%d].reminderAfter: must be shorter than escalateAfter", i)
 			}

@@ -251,8 +251,12 @@ func TestEmailedLinkTokens(t *testing.T) {
 	if code, body := b.do(http.MethodPost, u.Path, form(strings.Repeat("A", len(token)))); code != http.StatusForbidden {
 		t.Fatalf("forged token: %d, want 403\n%s", code, body)
 	}
-	if code, body := b.do(http.MethodPost, u.Path, form(token)); code != http.StatusSeeOther {
+	if code, body := b.do(http.MethodPost, u.Path, form(token)); code != http.StatusOK || !strings.Contains(body, "Your approval was recorded") {
 		t.Fatalf("approve with link token: %d\n%s", code, body)
+	}
+	// The link admitted one decision; it signed nobody in.
+	if code, _ := b.do(http.MethodGet, "/inbox", nil); code != http.StatusSeeOther {
+		t.Errorf("inbox after a link decision: %d, want a redirect to sign in", code)
 	}
 	if code, _ := b.do(http.MethodPost, u.Path, form(token)); code != http.StatusForbidden {
 		t.Fatalf("reused token: %d, want 403", code)
