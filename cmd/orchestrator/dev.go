@@ -33,9 +33,13 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 	var configPath string
 	s, err := parseSettings("dev", args, func(s *settings, fs *flag.FlagSet) {
 		s.sandboxFlags(fs)
+		s.webFlags(fs)
 		fs.StringVar(&configPath, "config", "", "dev server config (default: temporal-dev.yaml in the repository root)")
 	})
 	if err != nil {
+		return err
+	}
+	if err := s.checkWebExposure(); err != nil {
 		return err
 	}
 	root, err := devserver.RepoRoot()

@@ -129,6 +129,8 @@ func TestBadInputNamesTheField(t *testing.T) {
 		{[]string{"status"}, "workflow id"},
 		{[]string{"nope"}, "unknown command"},
 		{[]string{"sandbox", "--faults", "{"}, "-faults"},
+		{[]string{"web", "--web-addr", "0.0.0.0:8080"}, "--insecure-dev-identity"},
+		{[]string{"dev", "--web-addr", "nocolon"}, "--web-addr"},
 		{[]string{"sandbox", "--faults", `{"*": {"errorRate": 2}}`}, "errorRate"},
 	}
 	for _, tt := range tests {

@@ -178,8 +178,11 @@ func runSandbox(ctx context.Context, args []string, out io.Writer, log *slog.Log
 }
 
 func runWeb(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	s, err := parseSettings("web", args, nil)
+	s, err := parseSettings("web", args, (*settings).webFlags)
 	if err != nil {
+		return err
+	}
+	if err := s.checkWebExposure(); err != nil {
 		return err
 	}
 	return withClient(ctx, log, func(c tclient.Client) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -26,6 +27,7 @@ type settings struct {
 	sandboxAddr      string
 	settleAfter      time.Duration
 	faults           map[string]sandbox.Fault
+	devIdentityOpen  bool
 	errs             []error
 }
 
@@ -103,6 +105,26 @@ func parseSettings(name string, args []string, extra func(*settings, *flag.FlagS
 		return nil, err
 	}
 	return s, nil
+}
+
+// webFlags adds the flags of the approval web app.
+func (s *settings) webFlags(fs *flag.FlagSet) {
+	fs.BoolVar(&s.devIdentityOpen, "insecure-dev-identity", os.Getenv("ORCH_INSECURE_DEV_IDENTITY") == "1",
+		"serve the development person picker on a non-loopback address (anyone reaching it can act as anyone; env ORCH_INSECURE_DEV_IDENTITY=1)")
+}
+
+// checkWebExposure refuses to put the development person picker, where
+// whoever opens the page chooses who they are, on a network address unless
+// asked to explicitly.
+func (s *settings) checkWebExposure() error {
+	host, _, err := net.SplitHostPort(s.webAddr)
+	if err != nil {
+		return fmt.Errorf("--web-addr: %q is not host:port: %w", s.webAddr, err)
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) || s.devIdentityOpen {
+		return nil
+	}
+	return fmt.Errorf("--web-addr: %s is not a loopback address, and the web app's development person picker would let anyone there approve as anyone; bind to 127.0.0.1 or pass --insecure-dev-identity", s.webAddr)
 }
 
 func (s *settings) sqlitePath(name string) string { return filepath.Join(s.dataDir, name) }
