@@ -38,6 +38,7 @@ type ERP interface {
 type Treasury interface {
 	ReleasePayment(ctx context.Context, idempotencyKey string, req treasury.PaymentRequest) (treasury.Payment, error)
 	GetPayment(ctx context.Context, id string) (treasury.Payment, error)
+	ListPaymentsForInvoice(ctx context.Context, invoiceID string) ([]treasury.Payment, error)
 }
 
 // Mailer is what the activities use of the email connector (*email.Client).
@@ -121,6 +122,9 @@ const (
 	ErrTypeNotConfigured       = "NotConfigured"
 	ErrTypePaymentFailed       = "PaymentFailed"
 	ErrTypeMismatch            = "Mismatch"
+	// ErrTypeAlreadyPaid: treasury holds a payment for the invoice under
+	// another idempotency key (another action, e.g. from an earlier run).
+	ErrTypeAlreadyPaid = workflows.ErrTypeAlreadyPaid
 	// Retryable, so the retry policy bounds the wait.
 	ErrTypeNotSettled   = "NotSettled"
 	ErrTypeNotDelivered = "NotDelivered"

@@ -76,6 +76,10 @@ type fakeTreasury struct {
 	reqs    []treasury.PaymentRequest
 	err     error
 	payment treasury.Payment
+	// existing is what ListPaymentsForInvoice reports; listErr fails it.
+	existing []treasury.Payment
+	listErr  error
+	listed   []string
 }
 
 func (f *fakeTreasury) ReleasePayment(_ context.Context, key string, req treasury.PaymentRequest) (treasury.Payment, error) {
@@ -85,6 +89,20 @@ func (f *fakeTreasury) ReleasePayment(_ context.Context, key string, req treasur
 		return treasury.Payment{}, f.err
 	}
 	return treasury.Payment{ID: "PAY-1", AmountMinor: req.AmountMinor, Currency: req.Currency, Beneficiary: req.Beneficiary, Status: treasury.StatusReleased}, nil
+}
+
+func (f *fakeTreasury) ListPaymentsForInvoice(_ context.Context, invoiceID string) ([]treasury.Payment, error) {
+	f.listed = append(f.listed, invoiceID)
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
+	var out []treasury.Payment
+	for _, p := range f.existing {
+		if p.InvoiceID == invoiceID {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeTreasury) GetPayment(_ context.Context, id string) (treasury.Payment, error) {
@@ -271,6 +289,67 @@ func TestReleasePayment(t *testing.T) {
 				typ, nr := nonRetryable(err)
 				require.True(t, nr, "want non-retryable, got %v", err)
 				assert.Equal(t, tc.wantType, typ)
+			}
+		})
+	}
+}
+
+// A new run for an invoice whose action changed (ERP data edited after a
+// failed run) has another digest, hence another idempotency key: treasury
+// would pay again unless the release refuses first.
+func TestReleasePaymentRefusesInvoicePaidUnderAnotherAction(t *testing.T) {
+	pay := testAction()
+	digest, err := action.Digest(pay)
+	require.NoError(t, err)
+	req := workflows.ReleaseRequest{IdempotencyKey: workflows.IdempotencyKey(digest), Action: pay, ActionDigest: digest}
+	other := func(id, status string) treasury.Payment {
+		return treasury.Payment{ID: id, IdempotencyKey: "vp-0123abcd", InvoiceID: pay.InvoiceID, AmountMinor: 110000, Currency: "EUR",
+			ActionDigest: "sha256:0123abcd", Status: status}
+	}
+	own := treasury.Payment{ID: "PAY-1", IdempotencyKey: req.IdempotencyKey, InvoiceID: pay.InvoiceID, AmountMinor: pay.AmountMinor,
+		Currency: pay.Currency, Beneficiary: pay.Beneficiary, ActionDigest: digest, Status: treasury.StatusSettled}
+	otherInvoice := other("PAY-8", treasury.StatusSettled)
+	otherInvoice.InvoiceID = "INV-2"
+
+	tests := []struct {
+		name         string
+		existing     []treasury.Payment
+		listErr      error
+		wantType     string // "" = released; "retry" = retryable error
+		wantMessage  string
+		wantReleases int
+	}{
+		{name: "no earlier payment", wantReleases: 1},
+		{name: "same key is this action's own payment", existing: []treasury.Payment{own}, wantReleases: 1},
+		{name: "failed payment under another key moved no money", existing: []treasury.Payment{other("PAY-7", treasury.StatusFailed)}, wantReleases: 1},
+		{name: "another invoice's payment does not count", existing: []treasury.Payment{otherInvoice}, wantReleases: 1},
+		{name: "released under another key", existing: []treasury.Payment{other("PAY-7", treasury.StatusReleased)},
+			wantType: ErrTypeAlreadyPaid, wantMessage: "invoice INV-1 already has payment PAY-7 (released under another action"},
+		{name: "settled under another key, next to a failed one", existing: []treasury.Payment{other("PAY-6", treasury.StatusFailed), other("PAY-7", treasury.StatusSettled)},
+			wantType: ErrTypeAlreadyPaid, wantMessage: "already has payment PAY-7"},
+		{name: "listing fails transiently", listErr: transient503, wantType: "retry"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := &fakeTreasury{existing: tc.existing, listErr: tc.listErr}
+			a := &Activities{Treasury: tr}
+			var p treasury.Payment
+			err := execute(t, a.ReleasePayment, &p, req)
+			assert.Equal(t, []string{pay.InvoiceID}, tr.listed, "treasury is asked before every release")
+			assert.Len(t, tr.keys, tc.wantReleases)
+			switch tc.wantType {
+			case "":
+				require.NoError(t, err)
+				assert.Equal(t, "PAY-1", p.ID)
+			case "retry":
+				require.Error(t, err)
+				_, nr := nonRetryable(err)
+				assert.False(t, nr, "a failed listing is retried: %v", err)
+			default:
+				typ, nr := nonRetryable(err)
+				require.True(t, nr, "want non-retryable, got %v", err)
+				assert.Equal(t, tc.wantType, typ)
+				assert.Contains(t, err.Error(), tc.wantMessage)
 			}
 		})
 	}

@@ -268,6 +268,9 @@ func (a *Activities) ReleasePayment(ctx context.Context, req workflows.ReleaseRe
 	case req.Action.AmountMinor <= 0:
 		return treasury.Payment{}, invalidArg("action.amountMinor: must be positive")
 	}
+	if err := a.refuseOtherPayment(ctx, req); err != nil {
+		return treasury.Payment{}, err
+	}
 	p, err := a.Treasury.ReleasePayment(ctx, req.IdempotencyKey, treasury.PaymentRequest{
 		InvoiceID: req.Action.InvoiceID, VendorID: req.Action.VendorID,
 		AmountMinor: req.Action.AmountMinor, Currency: req.Action.Currency,
@@ -288,6 +291,29 @@ func (a *Activities) ReleasePayment(ctx context.Context, req workflows.ReleaseRe
 	}
 	a.log().InfoContext(ctx, "payment released", "paymentId", p.ID, "invoiceId", p.InvoiceID, "actionDigest", digest)
 	return p, nil
+}
+
+// refuseOtherPayment fails non-retryably when treasury already holds a live
+// payment for the invoice under another idempotency key. The key only makes
+// one action one payment; a later run for the same invoice whose action
+// changed (the ERP data moved) has another key, and treasury would pay again.
+// A payment under the same key is this action's own and is released again
+// idempotently; a failed payment moved no money and does not block.
+func (a *Activities) refuseOtherPayment(ctx context.Context, req workflows.ReleaseRequest) error {
+	existing, err := a.Treasury.ListPaymentsForInvoice(ctx, req.Action.InvoiceID)
+	if err != nil {
+		return classify(fmt.Errorf("list treasury payments of invoice %s: %w", req.Action.InvoiceID, err))
+	}
+	for _, p := range existing {
+		if p.InvoiceID != req.Action.InvoiceID || p.Status == treasury.StatusFailed || p.IdempotencyKey == req.IdempotencyKey {
+			continue
+		}
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("invoice %s already has payment %s (released under another action: %s, status %s, idempotency key %s, action digest %s); not paying again",
+				req.Action.InvoiceID, p.ID, money(p.AmountMinor, p.Currency), p.Status, p.IdempotencyKey, p.ActionDigest),
+			ErrTypeAlreadyPaid, nil)
+	}
+	return nil
 }
 
 // VerifySettlement returns the payment once treasury reports it settled.

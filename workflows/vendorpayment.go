@@ -296,8 +296,11 @@ func (r *run) release(ctx workflow.Context, inv erp.Invoice, vendor erp.Vendor, 
 	req := ReleaseRequest{IdempotencyKey: IdempotencyKey(digest), Action: pay, ActionDigest: digest}
 	if err := r.exec(ctx, r.cfg.Release, ActivityReleasePayment, req, &released); err != nil {
 		reason := "release payment: " + failureMessage(err)
-		suffix := r.escalate(ctx, inv.ID, "", "Payment release failed for invoice "+inv.ID,
-			reason+"\nThe release may or may not have reached treasury; check idempotency key "+req.IdempotencyKey+".")
+		body := reason + "\nThe release may or may not have reached treasury; check idempotency key " + req.IdempotencyKey + "."
+		if hasErrorType(err, ErrTypeAlreadyPaid) {
+			body = reason + "\nThis run released nothing. Reconcile the existing payment with the invoice before paying it again."
+		}
+		suffix := r.escalate(ctx, inv.ID, "", "Payment release failed for invoice "+inv.ID, body)
 		res := r.failed(reason + suffix)
 		res.ActionDigest = digest
 		return res, nil
@@ -451,6 +454,12 @@ func failureMessage(err error) string {
 		return "canceled"
 	}
 	return err.Error()
+}
+
+// hasErrorType reports whether err carries an ApplicationError of type typ.
+func hasErrorType(err error, typ string) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.Type() == typ
 }
 
 // minorDigits returns the ISO 4217 exponent; two unless listed.

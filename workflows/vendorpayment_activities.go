@@ -139,6 +139,10 @@ type NotifyRequesterRequest struct {
 	Reason      string `json:"reason"`
 }
 
+// ErrTypeAlreadyPaid is the ApplicationError type with which ReleasePayment
+// refuses an invoice that treasury already paid under another action.
+const ErrTypeAlreadyPaid = "AlreadyPaid"
+
 // ReleaseRequest releases exactly Action. IdempotencyKey is derived from
 // ActionDigest, so a retried or repeated release of the same action is one
 // payment.

@@ -133,6 +133,29 @@ func TestVendorPaymentAutonomous(t *testing.T) {
 	}
 }
 
+// A new run for an invoice that an earlier run paid under another action:
+// ReleasePayment refuses, and the workflow fails and escalates saying so
+// rather than suggesting the release may have reached treasury.
+func TestReleaseRefusedForInvoicePaidUnderAnotherAction(t *testing.T) {
+	f := newFake()
+	f.releaseErr = temporal.NewNonRetryableApplicationError(
+		"invoice INV-1042 already has payment PAY-7 (released under another action: EUR 1 100.00, status settled); not paying again",
+		ErrTypeAlreadyPaid, nil)
+	env, res, err := runVP(t, f, validInput, nil)
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeFailed, res.Outcome)
+	assert.Contains(t, res.Reason, "already has payment PAY-7 (released under another action")
+	assert.Contains(t, res.Reason, "(escalated)")
+	require.Len(t, f.releases, 1, "a refusal is not retried")
+	assert.Zero(t, f.settles)
+	assert.Empty(t, f.markPaid)
+	require.Len(t, f.escalated, 1)
+	assert.Contains(t, f.escalated[0].Body, "already has payment PAY-7")
+	assert.Contains(t, f.escalated[0].Body, "This run released nothing")
+	assert.NotContains(t, f.escalated[0].Body, "may or may not have reached treasury")
+	assert.Equal(t, OutcomeFailed, queryStatus(t, env).Outcome)
+}
+
 func TestVendorPaymentPaidResult(t *testing.T) {
 	f := newFake()
 	env, res, err := runVP(t, f, validInput, nil)
