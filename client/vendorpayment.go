@@ -20,13 +20,15 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/execution-orchestrator/orchestrator/telemetry"
 	"github.com/execution-orchestrator/orchestrator/workflows"
 )
 
 // Dial connects using Temporal's environment configuration (TEMPORAL_ADDRESS,
 // TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE and
 // the temporal.toml profiles), so the same binary reaches a dev server, a
-// self-hosted cluster or Temporal Cloud.
+// self-hosted cluster or Temporal Cloud. Calls are traced with OpenTelemetry
+// (see package telemetry; a no-op unless an exporter is configured).
 func Dial(ctx context.Context, logger *slog.Logger) (tclient.Client, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
@@ -35,6 +37,11 @@ func Dial(ctx context.Context, logger *slog.Logger) (tclient.Client, error) {
 	if logger != nil {
 		opts.Logger = sdklog.NewStructuredLogger(logger)
 	}
+	tracing, err := telemetry.TemporalInterceptor(nil)
+	if err != nil {
+		return nil, err
+	}
+	opts.Interceptors = append(opts.Interceptors, tracing)
 	c, err := tclient.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("dial Temporal at %q: %w", opts.HostPort, err)

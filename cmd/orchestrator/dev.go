@@ -11,10 +11,12 @@ import (
 	"time"
 
 	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/devserver"
+	"github.com/execution-orchestrator/orchestrator/telemetry"
 	"github.com/execution-orchestrator/orchestrator/workflows"
 )
 
@@ -97,8 +99,12 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 	// The worker and web app talk to the sandbox we just started.
 	s.sandboxURL = "http://" + s.sandboxAddr
 
+	tracing, err := telemetry.TemporalInterceptor(nil)
+	if err != nil {
+		return err
+	}
 	c, err := tclient.DialContext(ctx, tclient.Options{HostPort: cfg.Address(), Namespace: cfg.Server.Namespace,
-		Logger: sdklog.NewStructuredLogger(log)})
+		Logger: sdklog.NewStructuredLogger(log), Interceptors: []interceptor.ClientInterceptor{tracing}})
 	if err != nil {
 		return fmt.Errorf("dial dev server: %w", err)
 	}

@@ -13,8 +13,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/execution-orchestrator/orchestrator/client"
+	"github.com/execution-orchestrator/orchestrator/telemetry"
 )
 
 const usage = `orchestrator — autonomous execution layer on Temporal
@@ -36,18 +38,34 @@ Temporal connection settings come from Temporal's environment configuration
 TEMPORAL_PROFILE); run "orchestrator <command> -h" for each command's flags.
 `
 
-func main() {
+func main() { os.Exit(mainCode()) }
+
+// mainCode runs the command and returns the exit code, so deferred work
+// (stopping signal handling, flushing traces) happens before the exit.
+func mainCode() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	err := run(ctx, os.Args[1:], os.Stdout, logger)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
+	// OTEL_EXPORTER_OTLP_ENDPOINT turns on trace export; OpenTelemetry's
+	// global provider is where the Temporal interceptor finds it.
+	shutdown, err := telemetry.Setup(ctx, "execution-orchestrator")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "orchestrator:", err)
-		os.Exit(1)
+		return 1
 	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdown(flushCtx); err != nil {
+			logger.Warn("flush traces", "error", err)
+		}
+	}()
+	err = run(ctx, os.Args[1:], os.Stdout, logger)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "orchestrator:", err)
+		return 1
+	}
+	return 0
 }
 
 func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {

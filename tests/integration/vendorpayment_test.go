@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
@@ -231,5 +233,32 @@ func TestVendorPaymentInvalidInput(t *testing.T) {
 	err = run.Get(ctx, nil)
 	if err == nil || !strings.Contains(err.Error(), "invoiceId") {
 		t.Fatalf("err = %v, want a failure naming invoiceId", err)
+	}
+}
+
+// The same OpenTelemetry interceptor the binaries install traces the start,
+// the workflow run and each activity as spans of one trace.
+func TestVendorPaymentIsTraced(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	s := stack.Start(t, stack.Options{Tracer: tp.Tracer("integration")})
+	res := result(t, s, start(t, s, sandbox.InvoiceHappyPath))
+	if res.Outcome != workflows.OutcomePaid {
+		t.Fatalf("outcome %s", res.Outcome)
+	}
+	names := map[string]bool{}
+	traces := map[string]bool{}
+	for _, sp := range rec.Ended() {
+		names[sp.Name()] = true
+		traces[sp.SpanContext().TraceID().String()] = true
+	}
+	for _, want := range []string{"StartWorkflow:VendorPayment", "RunWorkflow:VendorPayment",
+		"RunActivity:ReleasePayment", "RunActivity:VerifySettlement", "RunActivity:MarkInvoicePaid"} {
+		if !names[want] {
+			t.Errorf("no span %q among %v", want, names)
+		}
+	}
+	if len(traces) != 1 {
+		t.Errorf("spans belong to %d traces, want 1", len(traces))
 	}
 }

@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
+	"github.com/execution-orchestrator/orchestrator/telemetry"
 	"github.com/execution-orchestrator/orchestrator/web"
 	"github.com/execution-orchestrator/orchestrator/worker"
 )
@@ -34,6 +37,7 @@ type Options struct {
 	Faults      map[string]sandbox.Fault
 	Worker      func(*worker.Config) // adjust the worker's configuration
 	Directory   *policy.Directory    // org directory; nil => the embedded policy/org.yaml
+	Tracer      trace.Tracer         // spans of the Temporal client and worker; nil => OpenTelemetry's global provider
 }
 
 // Stack is a running stack; everything stops when the test ends.
@@ -72,10 +76,15 @@ func Start(t testing.TB, opts Options) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tracing, err := telemetry.TemporalInterceptor(opts.Tracer)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath: cli,
 		ClientOptions: &tclient.Options{Namespace: "default",
-			Logger: sdklog.NewStructuredLogger(logger)},
+			Logger:       sdklog.NewStructuredLogger(logger),
+			Interceptors: []interceptor.ClientInterceptor{tracing}},
 		ExtraArgs: devCfg.NamespaceArgs(),
 		LogLevel:  "error",
 		Stdout:    io.Discard, Stderr: logs,
