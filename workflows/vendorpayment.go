@@ -65,6 +65,10 @@ type run struct {
 	logger log.Logger
 	st     VendorPaymentStatus
 
+	// strict is whether this execution applies the stricter approval rules
+	// (see changeStrictApprovals); fixed once at the start of Run.
+	strict bool
+
 	plan    *ApprovalPlan
 	slot    int       // index of the awaited slot in plan.Slots, -1 when none
 	awaited []awaitee // who may decide on the awaited slot
@@ -72,9 +76,19 @@ type run struct {
 	reject  *Approval // the rejection that ends the workflow, if any
 }
 
+// changeStrictApprovals versions the stricter approval rules: identities
+// compared without case and channel prefix ("cli:Maria" is maria, so she
+// cannot approve her own request) and approval signals decoded strictly.
+// Accepting or refusing a signal is recorded in history only through what
+// follows it, so executions started before the change keep the old rules.
+const changeStrictApprovals = "strict-approvals"
+
 // Run is the workflow function.
 func (w *VendorPayment) Run(ctx workflow.Context, in VendorPaymentInput) (VendorPaymentResult, error) {
+	// Asked once, first, so every handler of this execution sees one answer.
+	strict := workflow.GetVersion(ctx, changeStrictApprovals, workflow.DefaultVersion, 1) >= 1
 	r := &run{
+		strict: strict,
 		cfg:    w.cfg,
 		in:     in,
 		wfID:   workflow.GetInfo(ctx).WorkflowExecution.ID,

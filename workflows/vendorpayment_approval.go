@@ -28,6 +28,9 @@ type approvalView struct {
 	RequestedBy  string
 	ActionDigest string
 	Approvals    []Approval
+	// Strict compares people by personKey instead of exact string; see
+	// changeStrictApprovals.
+	Strict bool
 }
 
 // checkApproval applies the approval rules to req. It is the single rule set
@@ -39,17 +42,17 @@ func checkApproval(req ApprovalRequest, v approvalView) (onBehalfOf string, err 
 		return "", fmt.Errorf("decision: must be %q or %q, got %q", DecisionApprove, DecisionReject, req.Decision)
 	case strings.TrimSpace(req.Approver) == "":
 		return "", fmt.Errorf("approver: required")
-	case isAgent(req.Approver):
+	case isAgent(req.Approver) || v.Strict && isAgent(personKey(req.Approver)):
 		return "", fmt.Errorf("approver: %q is an agent; only people may decide", req.Approver)
-	case req.Approver == v.RequestedBy:
-		return "", fmt.Errorf("approver: %q requested this payment and cannot decide on it", req.Approver)
+	case samePerson(req.Approver, v.RequestedBy, v.Strict):
+		return "", fmt.Errorf("approver: %q requested this payment (as %q) and cannot decide on it", req.Approver, v.RequestedBy)
 	case v.Slot == "":
 		return "", fmt.Errorf("no decision is awaited (stage %s)", v.Stage)
 	case req.ActionDigest != v.ActionDigest:
 		return "", fmt.Errorf("actionDigest: %q is not the current action %q", req.ActionDigest, v.ActionDigest)
 	}
 	for _, a := range v.Approvals {
-		if a.Approver == req.Approver {
+		if samePerson(a.Approver, req.Approver, v.Strict) {
 			return "", fmt.Errorf("approver: %q already approved slot %q; one person cannot fill two slots", req.Approver, a.Slot)
 		}
 	}
@@ -67,17 +70,54 @@ func isAgent(id string) bool {
 	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(id)), "agent:")
 }
 
+// personKey is the identity a person is compared by under the strict rules:
+// lower case, without leading "<scheme>:" prefixes such as "cli:" or
+// "user:", which name the channel a request came through, not the person.
+// "agent:" is kept, because an agent is never the person of the same name.
+func personKey(id string) string {
+	s := strings.ToLower(strings.TrimSpace(id))
+	for {
+		scheme, rest, ok := strings.Cut(s, ":")
+		if !ok || scheme == "agent" || !isScheme(scheme) {
+			return s
+		}
+		s = strings.TrimSpace(rest)
+	}
+}
+
+// isScheme reports whether s looks like a URI scheme (RFC 3986: a letter,
+// then letters, digits, '+', '-' or '.').
+func isScheme(s string) bool {
+	for i, c := range s {
+		letter := c >= 'a' && c <= 'z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// samePerson reports whether two identities name the same person: exactly
+// equal under the old rules, equal personKeys under the strict ones.
+func samePerson(a, b string, strict bool) bool {
+	if !strict {
+		return a == b
+	}
+	ka := personKey(a)
+	return ka != "" && ka == personKey(b)
+}
+
 // awaitedFor lists who may fill slot: its candidates, then delegates of
 // absent candidates, then (once escalated) each candidate's manager, or
 // delegate if they have no manager. The requester, agents and people who
 // already filled a slot are left out; the first reason to await someone wins.
-func awaitedFor(slot ApprovalSlot, escalated bool, requester string, approvals []Approval) []awaitee {
+func awaitedFor(slot ApprovalSlot, escalated bool, requester string, approvals []Approval, strict bool) []awaitee {
 	var out []awaitee
 	add := func(id, onBehalfOf string) {
-		if id == "" || id == requester || isAgent(id) {
+		if id == "" || samePerson(id, requester, strict) || isAgent(id) {
 			return
 		}
-		if slices.ContainsFunc(approvals, func(a Approval) bool { return a.Approver == id }) {
+		if slices.ContainsFunc(approvals, func(a Approval) bool { return samePerson(a.Approver, id, strict) }) {
 			return
 		}
 		if slices.ContainsFunc(out, func(w awaitee) bool { return w.ID == id }) {
@@ -130,6 +170,7 @@ func (r *run) view() approvalView {
 		RequestedBy:  r.in.RequestedBy,
 		ActionDigest: r.st.ActionDigest,
 		Approvals:    r.st.Approvals,
+		Strict:       r.strict,
 	}
 }
 
@@ -342,7 +383,7 @@ wait:
 func (r *run) openSlot(ctx workflow.Context, idx int, since time.Time, escalated bool) {
 	slot := r.plan.Slots[idx]
 	r.slot = idx
-	r.awaited = awaitedFor(slot, escalated, r.in.RequestedBy, r.st.Approvals)
+	r.awaited = awaitedFor(slot, escalated, r.in.RequestedBy, r.st.Approvals, r.strict)
 	ids := make([]string, len(r.awaited))
 	for i, w := range r.awaited {
 		ids[i] = w.ID

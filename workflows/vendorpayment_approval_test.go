@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 )
@@ -388,17 +389,129 @@ func TestCheckApprovalRules(t *testing.T) {
 		{"bad decision", v, ApprovalRequest{Decision: "yes", Approver: "chen", ActionDigest: "sha256:aa"}, "decision", ""},
 	}
 	for _, tc := range tests {
+		for _, strict := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/strict=%v", tc.name, strict), func(t *testing.T) {
+				view := tc.view
+				view.Strict = strict
+				behalf, err := checkApproval(tc.req, view)
+				if tc.wantErr == "" {
+					require.NoError(t, err)
+					assert.Equal(t, tc.wantBehal, behalf)
+					return
+				}
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.wantErr)
+			})
+		}
+	}
+}
+
+// The requester may not approve under another spelling of their identity.
+// Under the rules of executions started before changeStrictApprovals the
+// comparison stays exact, so their histories replay unchanged.
+func TestCheckApprovalRequesterIdentity(t *testing.T) {
+	view := func(requester string, strict bool) approvalView {
+		return approvalView{
+			Stage: StageAwaitingApproval, Slot: "finance-manager", RequestedBy: requester, ActionDigest: "sha256:aa",
+			Awaited: []awaitee{{ID: "maria"}, {ID: "omar"}}, Strict: strict,
+		}
+	}
+	tests := []struct {
+		name      string
+		requester string
+		approver  string
+		strict    bool
+		wantErr   string // "" = accepted
+	}{
+		{"cli prefix and case", "cli:Maria", "maria", true, "requested this payment"},
+		{"case only", "Maria", "maria", true, "requested this payment"},
+		{"user prefix", "user:maria", "maria", true, "requested this payment"},
+		{"person prefix and spaces", " person:MARIA ", "maria", true, "requested this payment"},
+		{"nested prefixes", "web:user:maria", "maria", true, "requested this payment"},
+		{"exact match", "maria", "maria", true, "requested this payment"},
+		{"agent of the same name is not maria", "agent:maria", "maria", true, ""},
+		{"someone else", "cli:omar", "maria", true, ""},
+		{"approver prefixed agent", "ana", "user:agent:bot", true, "is an agent"},
+		{"before the change: exact only", "cli:Maria", "maria", false, ""},
+		{"before the change: exact match", "maria", "maria", false, "requested this payment"},
+	}
+	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			behalf, err := checkApproval(tc.req, tc.view)
+			_, err := checkApproval(approve(tc.approver, "sha256:aa"), view(tc.requester, tc.strict))
 			if tc.wantErr == "" {
 				require.NoError(t, err)
-				assert.Equal(t, tc.wantBehal, behalf)
 				return
 			}
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.wantErr)
 		})
 	}
+}
+
+func TestPersonKey(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"maria", "maria"},
+		{"Maria", "maria"},
+		{"cli:Maria", "maria"},
+		{"user: maria", "maria"},
+		{"agent:Payables-Bot", "agent:payables-bot"},
+		{"cli:agent:bot", "agent:bot"},
+		{"1x:maria", "1x:maria"}, // not a scheme
+		{"", ""},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, personKey(tc.in), "personKey(%q)", tc.in)
+	}
+}
+
+// A new execution whose requester is "cli:Maria" does not await, email or
+// accept maria; another finance manager decides.
+func TestRequesterCannotApproveUnderAnotherSpelling(t *testing.T) {
+	inv := bigInvoice()
+	d := digestOf(t, inv, testVendor)
+	for _, requester := range []string{"cli:Maria", "Maria", "user:maria"} {
+		t.Run(requester, func(t *testing.T) {
+			f := newFake()
+			f.invoices, f.plan = []erp.Invoice{inv}, fmPlan
+			var check func()
+			var waiting VendorPaymentStatus
+			_, res, err := runVP(t, f, VendorPaymentInput{InvoiceID: "INV-1042", RequestedBy: requester}, func(env *testsuite.TestWorkflowEnvironment) {
+				check = schedule(t, env, []decision{
+					{at: time.Hour, req: approve("maria", d), wantRefused: "requested this payment"},
+					{at: 2 * time.Hour, req: approve("lena", d)},
+				})
+				env.RegisterDelayedCallback(func() { waiting = queryStatus(t, env) }, 30*time.Minute)
+			})
+			require.NoError(t, err)
+			check()
+			assert.Equal(t, OutcomePaid, res.Outcome, res.Reason)
+			require.Len(t, res.Approvals, 1)
+			assert.Equal(t, "lena", res.Approvals[0].Approver)
+			assert.Equal(t, []string{"omar", "lena"}, waiting.PendingApprovers, "the requester is not awaited")
+			notified := f.snapshotNotified()
+			require.NotEmpty(t, notified)
+			assert.NotContains(t, notified[0].Approvers, "maria", "the requester is not asked")
+		})
+	}
+}
+
+// Executions that started before changeStrictApprovals keep the exact
+// comparison, as their histories recorded it.
+func TestRequesterIdentityBeforeStrictApprovals(t *testing.T) {
+	inv := bigInvoice()
+	d := digestOf(t, inv, testVendor)
+	f := newFake()
+	f.invoices, f.plan = []erp.Invoice{inv}, fmPlan
+	var check func()
+	_, res, err := runVP(t, f, VendorPaymentInput{InvoiceID: "INV-1042", RequestedBy: "cli:Maria"}, func(env *testsuite.TestWorkflowEnvironment) {
+		env.OnGetVersion(changeStrictApprovals, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		check = schedule(t, env, []decision{{at: time.Hour, req: approve("maria", d)}})
+	})
+	require.NoError(t, err)
+	check()
+	assert.Equal(t, OutcomePaid, res.Outcome, res.Reason)
+	require.Len(t, res.Approvals, 1)
+	assert.Equal(t, "maria", res.Approvals[0].Approver)
 }
 
 func TestAwaitedFor(t *testing.T) {
@@ -415,17 +528,20 @@ func TestAwaitedFor(t *testing.T) {
 		escalated bool
 		requester string
 		approvals []Approval
+		strict    bool
 		want      []string
 	}{
-		{"candidates and delegates", fmSlot, false, "ana", nil, []string{"maria/", "omar/", "lena/omar"}},
-		{"escalated adds managers once", fmSlot, true, "ana", nil, []string{"maria/", "omar/", "lena/omar", "chen/maria"}},
-		{"requester excluded", fmSlot, false, "maria", nil, []string{"omar/", "lena/omar"}},
-		{"slot filler excluded", cfoSlot, false, "ana", []Approval{{Approver: "chen", Slot: "finance-manager"}}, nil},
-		{"escalation after exclusion", cfoSlot, true, "ana", []Approval{{Approver: "chen", Slot: "finance-manager"}}, []string{"sofia/chen"}},
+		{"candidates and delegates", fmSlot, false, "ana", nil, true, []string{"maria/", "omar/", "lena/omar"}},
+		{"escalated adds managers once", fmSlot, true, "ana", nil, true, []string{"maria/", "omar/", "lena/omar", "chen/maria"}},
+		{"requester excluded", fmSlot, false, "maria", nil, true, []string{"omar/", "lena/omar"}},
+		{"requester excluded under another spelling", fmSlot, false, "cli:Maria", nil, true, []string{"omar/", "lena/omar"}},
+		{"before strict approvals: exact only", fmSlot, false, "cli:Maria", nil, false, []string{"maria/", "omar/", "lena/omar"}},
+		{"slot filler excluded", cfoSlot, false, "ana", []Approval{{Approver: "chen", Slot: "finance-manager"}}, true, nil},
+		{"escalation after exclusion", cfoSlot, true, "ana", []Approval{{Approver: "chen", Slot: "finance-manager"}}, true, []string{"sofia/chen"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, ids(awaitedFor(tc.slot, tc.escalated, tc.requester, tc.approvals)))
+			assert.Equal(t, tc.want, ids(awaitedFor(tc.slot, tc.escalated, tc.requester, tc.approvals, tc.strict)))
 		})
 	}
 }
