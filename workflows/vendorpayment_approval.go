@@ -345,7 +345,11 @@ wait:
 		if err != nil {
 			return nil, err
 		}
-		if ok {
+		// A decision accepted in the task that also fired the timer counts:
+		// it must neither be lost to the deadline's action nor wait for the
+		// next deadline. (The SDK checks the condition first today; this
+		// does not rely on it.)
+		if ok || r.decided {
 			break wait
 		}
 		switch d.kind {

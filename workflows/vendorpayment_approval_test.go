@@ -545,3 +545,42 @@ func TestAwaitedFor(t *testing.T) {
 		})
 	}
 }
+
+// A decision that arrives in the same workflow task as a deadline's timer is
+// counted once and not lost: the deadline's action (reminder, escalation)
+// runs, then the decision ends the wait. This pins the behaviour the
+// `ok || r.decided` guard in awaitSlot protects; it passes without the guard
+// too, because AwaitWithOptions checks the condition before the timer.
+func TestDecisionAtADeadline(t *testing.T) {
+	inv := bigInvoice()
+	d := digestOf(t, inv, testVendor)
+	tests := []struct {
+		name       string
+		at         time.Duration
+		signal     bool
+		wantNotify int // approver emails: the request and the deadline's
+	}{
+		{"update at the reminder", fmPlan.ReminderAfter, false, 2},
+		{"signal at the reminder", fmPlan.ReminderAfter, true, 2},
+		{"update at the escalation", fmPlan.EscalateAfter, false, 3},
+		{"signal at the escalation", fmPlan.EscalateAfter, true, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			f.invoices, f.plan = []erp.Invoice{inv}, fmPlan
+			var check func()
+			env, res, err := runVP(t, f, personInput, func(env *testsuite.TestWorkflowEnvironment) {
+				check = schedule(t, env, []decision{{at: tc.at, signal: tc.signal, req: approve("maria", d)}})
+			})
+			require.NoError(t, err)
+			check()
+			assert.Equal(t, OutcomePaid, res.Outcome, res.Reason)
+			require.Len(t, res.Approvals, 1)
+			assert.Equal(t, "maria", res.Approvals[0].Approver)
+			assert.Len(t, f.releases, 1)
+			assert.Equal(t, tc.wantNotify, len(f.snapshotNotified()))
+			assert.Empty(t, queryStatus(t, env).RejectedMessages)
+		})
+	}
+}
