@@ -34,6 +34,9 @@ const (
 	OutcomeRejected            = "rejected"
 	OutcomeExpired             = "expired"
 	OutcomeFailed              = "failed"
+	// OutcomeCancelled is reported by the status query and the EOOutcome
+	// search attribute of a cancelled run; the run itself ends Canceled.
+	OutcomeCancelled = "cancelled"
 )
 
 // VendorPaymentInput starts a VendorPayment.

@@ -112,9 +112,13 @@ func (w *VendorPayment) Run(ctx workflow.Context, in VendorPaymentInput) (Vendor
 		SAStage.ValueSet(StageLoading),
 	)
 	res, err := r.execute(ctx)
+	if ctx.Err() != nil && (err != nil || res.Outcome != OutcomePaid) {
+		// Cancelled: whatever execute made of its cancelled activities
+		// ("load invoice: canceled") is not the outcome.
+		return VendorPaymentResult{}, r.cancelled(ctx, err)
+	}
 	if err != nil {
-		// Only cancellation and internal errors get here; business failures
-		// are outcomes.
+		// Only internal errors get here; business failures are outcomes.
 		return VendorPaymentResult{}, err
 	}
 	res.Approvals = r.st.Approvals
@@ -389,11 +393,60 @@ func VendorMessageID(workflowID, digest string) string {
 	return fmt.Sprintf("<%s.%s@execution-orchestrator>", workflowID, h)
 }
 
+// cleanupTimeout bounds the activities a cancelled run still performs, so
+// a cancellation ends promptly even when a connector is down.
+const cleanupTimeout = time.Minute
+
+// cancelled ends a cancelled run: in a disconnected context (the workflow
+// context no longer runs anything) it leaves no stale state in the status
+// and search attributes, notes the cancellation on the invoice and, when
+// money may be moving, escalates to finance operations. It returns the
+// cancellation error the workflow ends with.
+func (r *run) cancelled(ctx workflow.Context, cause error) error {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	stage := r.st.Stage
+	var reason, note string
+	switch {
+	case r.st.PaymentID != "":
+		reason = fmt.Sprintf("cancelled while %s; payment %s was released and may settle", stage, r.st.PaymentID)
+		note = fmt.Sprintf("Payment workflow cancelled while %s. Payment %s was already released and may settle; the invoice is left open. Escalated to finance operations.", stage, r.st.PaymentID)
+	case stage == StageReleasing:
+		key := IdempotencyKey(r.st.ActionDigest)
+		reason = fmt.Sprintf("cancelled while releasing; the release may have reached treasury (idempotency key %s)", key)
+		note = fmt.Sprintf("Payment workflow cancelled while releasing the payment; it may have reached treasury (idempotency key %s). Escalated to finance operations.", key)
+	default:
+		reason = fmt.Sprintf("cancelled while %s; nothing was paid", stage)
+		note = fmt.Sprintf("Payment workflow cancelled while %s. Nothing was paid.", stage)
+	}
+	r.logger.Info("Vendor payment cancelled", "stage", stage, "paymentId", r.st.PaymentID)
+	r.finish(dctx, VendorPaymentResult{Outcome: OutcomeCancelled, Reason: reason, PaymentID: r.st.PaymentID})
+
+	opts := func(o workflow.ActivityOptions) workflow.ActivityOptions {
+		o.ScheduleToCloseTimeout = cleanupTimeout
+		if o.StartToCloseTimeout <= 0 || o.StartToCloseTimeout > cleanupTimeout {
+			o.StartToCloseTimeout = cleanupTimeout
+		}
+		return o
+	}
+	r.noteWith(dctx, opts(r.cfg.Read), r.in.InvoiceID, note)
+	if r.st.PaymentID != "" || stage == StageReleasing {
+		r.escalateWith(dctx, opts(r.cfg.Notify), r.in.InvoiceID, r.st.PaymentID, "Payment workflow cancelled for invoice "+r.in.InvoiceID, note)
+	}
+	if temporal.IsCanceledError(cause) {
+		return cause
+	}
+	return ctx.Err()
+}
+
 // escalate tells finance operations and returns the reason suffix saying so
 // (or that escalating failed too, so the outcome never overstates).
 func (r *run) escalate(ctx workflow.Context, invoiceID, paymentID, subject, body string) string {
+	return r.escalateWith(ctx, r.cfg.Notify, invoiceID, paymentID, subject, body)
+}
+
+func (r *run) escalateWith(ctx workflow.Context, opts workflow.ActivityOptions, invoiceID, paymentID, subject, body string) string {
 	req := EscalationRequest{WorkflowID: r.wfID, InvoiceID: invoiceID, PaymentID: paymentID, Subject: subject, Body: body}
-	if err := r.exec(ctx, r.cfg.Notify, ActivityEscalate, req, nil); err != nil {
+	if err := r.exec(ctx, opts, ActivityEscalate, req, nil); err != nil {
 		r.logger.Error("Escalation to finance operations failed", "invoiceId", invoiceID, "error", err)
 		return " (escalation failed: " + failureMessage(err) + ")"
 	}
@@ -403,7 +456,11 @@ func (r *run) escalate(ctx workflow.Context, invoiceID, paymentID, subject, body
 // note adds an ERP note; a failure is logged because the outcome it documents
 // stands regardless.
 func (r *run) note(ctx workflow.Context, invoiceID, text string) {
-	if err := r.exec(ctx, r.cfg.Read, ActivityRecordNote, NoteRequest{InvoiceID: invoiceID, Text: text}, nil); err != nil {
+	r.noteWith(ctx, r.cfg.Read, invoiceID, text)
+}
+
+func (r *run) noteWith(ctx workflow.Context, opts workflow.ActivityOptions, invoiceID, text string) {
+	if err := r.exec(ctx, opts, ActivityRecordNote, NoteRequest{InvoiceID: invoiceID, Text: text}, nil); err != nil {
 		r.logger.Error("Recording ERP note failed", "invoiceId", invoiceID, "error", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 )
@@ -272,4 +273,86 @@ func TestZeroConfigTakesDefaults(t *testing.T) {
 	var res VendorPaymentResult
 	require.NoError(t, env.GetWorkflowResult(&res))
 	assert.Equal(t, OutcomePaid, res.Outcome, res.Reason)
+}
+
+// runVPReadingSearchAttributes runs VendorPayment like runVP, inside a test
+// workflow that reads the run's search attributes after it returns, as
+// visibility would show them (unset ones absent).
+func runVPReadingSearchAttributes(t *testing.T, f *fakeActivities, in VendorPaymentInput, setup func(env *testsuite.TestWorkflowEnvironment)) (*testsuite.TestWorkflowEnvironment, map[string]any, error) {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetStartTime(testStart)
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: testWorkflowID})
+	final := map[string]any{}
+	vp := NewVendorPayment(testConfig())
+	env.RegisterWorkflowWithOptions(func(ctx workflow.Context, in VendorPaymentInput) (VendorPaymentResult, error) {
+		res, err := vp.Run(ctx, in)
+		for k, v := range workflow.GetTypedSearchAttributes(ctx).GetUntypedValues() {
+			final[k.GetName()] = v
+		}
+		return res, err
+	}, workflow.RegisterOptions{Name: VendorPaymentWorkflow})
+	env.RegisterActivity(f)
+	setup(env)
+	env.ExecuteWorkflow(VendorPaymentWorkflow, in)
+	require.True(t, env.IsWorkflowCompleted(), "workflow did not complete")
+	return env, final, env.GetWorkflowError()
+}
+
+func TestCancellationLeavesNoStaleState(t *testing.T) {
+	tests := []struct {
+		name         string
+		modify       func(f *fakeActivities)
+		cancelAt     time.Duration
+		wantReason   string
+		wantNote     string
+		wantEscalate int
+		wantPayment  string
+	}{
+		{name: "while awaiting approval", cancelAt: time.Hour,
+			modify:     func(f *fakeActivities) { f.invoices, f.plan = []erp.Invoice{bigInvoice()}, fmPlan },
+			wantReason: "cancelled while awaiting_approval; nothing was paid", wantNote: "Nothing was paid"},
+		{name: "while verifying a released payment", cancelAt: 10 * time.Second,
+			modify:     func(f *fakeActivities) { f.settleAfter = -1 },
+			wantReason: "cancelled while verifying; payment PAY-1 was released and may settle", wantNote: "PAY-1 was already released",
+			wantEscalate: 1, wantPayment: "PAY-1"},
+		{name: "while a release is being retried", cancelAt: 10 * time.Second,
+			modify: func(f *fakeActivities) {
+				f.releaseErr = temporal.NewApplicationError("treasury unavailable", "Unavailable")
+			},
+			wantReason: "cancelled while releasing; the release may have reached treasury (idempotency key vp-", wantNote: "may have reached treasury",
+			wantEscalate: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			tc.modify(f)
+			env, sa, err := runVPReadingSearchAttributes(t, f, personInput, func(env *testsuite.TestWorkflowEnvironment) {
+				env.RegisterDelayedCallback(env.CancelWorkflow, tc.cancelAt)
+			})
+			require.Error(t, err)
+			assert.True(t, temporal.IsCanceledError(err), "the run ends cancelled, got %v", err)
+
+			st := queryStatus(t, env)
+			assert.Equal(t, StageDone, st.Stage)
+			assert.Equal(t, OutcomeCancelled, st.Outcome)
+			assert.True(t, strings.HasPrefix(st.Reason, tc.wantReason), "reason %q", st.Reason)
+			assert.Equal(t, tc.wantPayment, st.PaymentID)
+			assert.Empty(t, st.PendingApprovers)
+			assert.Empty(t, st.AwaitingSlot)
+			assert.Nil(t, st.AwaitingSince)
+
+			assert.Equal(t, StageDone, sa["EOStage"])
+			assert.Equal(t, OutcomeCancelled, sa["EOOutcome"])
+			assert.NotContains(t, sa, "EOPendingApprovers", "no one is listed as pending after cancellation")
+
+			require.Len(t, f.notes, 1, "the cancellation is noted on the invoice")
+			assert.Contains(t, f.notes[0].Text, "cancelled")
+			assert.Contains(t, f.notes[0].Text, tc.wantNote)
+			assert.Len(t, f.escalated, tc.wantEscalate)
+			assert.Empty(t, f.markPaid)
+			assert.Empty(t, f.requester)
+		})
+	}
 }
