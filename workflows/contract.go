@@ -105,8 +105,9 @@ type VendorPaymentStatus struct {
 	AwaitingSlot string `json:"awaitingSlot,omitempty"`
 	// Escalated is true once the current slot was escalated to managers.
 	Escalated bool `json:"escalated,omitempty"`
-	// RejectedMessages are approval signals that broke the rules and were
-	// ignored (an invalid Update is refused to its caller instead).
+	// RejectedMessages are approval signals that could not be decoded or
+	// broke the rules, and were ignored (an invalid Update is refused to its
+	// caller instead).
 	RejectedMessages []RejectedMessage `json:"rejectedMessages,omitempty"`
 	// ApprovalRounds counts how often approval was requested; a changed
 	// action or stale approvals start a new round.

@@ -1,8 +1,13 @@
 package workflows
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -199,11 +204,18 @@ func (r *run) listenForApprovals(ctx workflow.Context) error {
 	ch := workflow.GetSignalChannel(ctx, ApprovalSignal)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
-			var req ApprovalRequest
-			if more := ch.Receive(ctx, &req); !more {
+			// Received raw: a payload the SDK cannot decode into
+			// ApprovalRequest would be dropped with only a log line, and a
+			// refused signal must show in the status.
+			var raw json.RawMessage
+			if more := ch.Receive(ctx, &raw); !more {
 				return
 			}
-			onBehalfOf, err := checkApproval(req, r.view())
+			req, err := decodeApprovalSignal(raw, r.strict)
+			var onBehalfOf string
+			if err == nil {
+				onBehalfOf, err = checkApproval(req, r.view())
+			}
 			if err != nil {
 				r.logger.Warn("Ignored approval signal", "approver", req.Approver, "reason", err.Error())
 				r.st.RejectedMessages = append(r.st.RejectedMessages, RejectedMessage{
@@ -219,6 +231,46 @@ func (r *run) listenForApprovals(ctx workflow.Context) error {
 		}
 	})
 	return nil
+}
+
+// decodeApprovalSignal decodes an "approval" signal payload; the error names
+// the offending field where there is one. The request is returned even on
+// error, filled as far as it decoded, so the refusal can say who sent it.
+// Unknown fields are refused only under the strict rules
+// (changeStrictApprovals): before, the SDK's decoding ignored them and such
+// a signal could be accepted, which histories recorded.
+func decodeApprovalSignal(raw json.RawMessage, strict bool) (ApprovalRequest, error) {
+	var req ApprovalRequest
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return req, fmt.Errorf("payload: empty; want a JSON object with decision, approver and actionDigest")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	err := dec.Decode(&req)
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case err == nil:
+		if _, err := dec.Token(); err != io.EOF {
+			return req, fmt.Errorf("payload: unexpected data after the JSON object")
+		}
+		return req, nil
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return req, fmt.Errorf("%s: must be a %s, got a JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
+	case errors.As(err, &typeErr):
+		return req, fmt.Errorf("payload: must be a JSON object, got a JSON %s", typeErr.Value)
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return req, fmt.Errorf("payload: not valid JSON (%v)", err)
+	}
+	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if f, uerr := strconv.Unquote(field); uerr == nil {
+			field = f
+		}
+		return req, fmt.Errorf("%s: unknown field; an approval has decision, approver, comment and actionDigest", field)
+	}
+	return req, fmt.Errorf("payload: %v", err)
 }
 
 // accept records a valid decision and stops awaiting the slot, so a second

@@ -1,7 +1,9 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -583,4 +585,72 @@ func TestDecisionAtADeadline(t *testing.T) {
 			assert.Empty(t, queryStatus(t, env).RejectedMessages)
 		})
 	}
+}
+
+func TestDecodeApprovalSignal(t *testing.T) {
+	tests := []struct {
+		name         string
+		raw          string
+		strict       bool
+		wantErr      string // prefix; "" = decodes
+		wantApprover string
+	}{
+		{"valid", `{"decision":"approve","approver":"maria","actionDigest":"sha256:aa","comment":"ok"}`, true, "", "maria"},
+		{"number for decision", `{"decision":5,"approver":"maria","actionDigest":"sha256:aa"}`, true, "decision: must be a string, got a JSON number", "maria"},
+		{"object for approver", `{"decision":"approve","approver":{"id":"maria"}}`, true, "approver: must be a string, got a JSON object", ""},
+		{"not an object", `"approve"`, true, "payload: must be a JSON object, got a JSON string", ""},
+		{"not JSON", `{"decision":`, true, "payload: not valid JSON", ""},
+		{"trailing data", `{"decision":"approve"} {}`, true, "payload: unexpected data after the JSON object", ""},
+		{"empty", ``, true, "payload: empty", ""},
+		{"unknown field", `{"decision":"approve","aprover":"maria"}`, true, "aprover: unknown field", ""},
+		{"unknown field before strict approvals", `{"decision":"approve","approver":"maria","extra":1}`, false, "", "maria"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := decodeApprovalSignal(json.RawMessage(tc.raw), tc.strict)
+			assert.Equal(t, tc.wantApprover, req.Approver)
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), tc.wantErr), "error %q, want prefix %q", err, tc.wantErr)
+		})
+	}
+}
+
+// A signal the SDK could not decode into ApprovalRequest is recorded as
+// ignored, naming the bad field, and the workflow keeps waiting.
+func TestMalformedSignalIsRecorded(t *testing.T) {
+	inv := bigInvoice()
+	d := digestOf(t, inv, testVendor)
+	f := newFake()
+	f.invoices, f.plan = []erp.Invoice{inv}, fmPlan
+	var afterBad VendorPaymentStatus
+	var check func()
+	env, res, err := runVP(t, f, personInput, func(env *testsuite.TestWorkflowEnvironment) {
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(ApprovalSignal, map[string]any{"decision": 5, "approver": "maria", "actionDigest": d})
+		}, time.Hour)
+		env.RegisterDelayedCallback(func() { env.SignalWorkflow(ApprovalSignal, "approve") }, 90*time.Minute)
+		env.RegisterDelayedCallback(func() { afterBad = queryStatus(t, env) }, 2*time.Hour)
+		check = schedule(t, env, []decision{{at: 3 * time.Hour, req: approve("maria", d)}})
+	})
+	require.NoError(t, err)
+	check()
+
+	assert.Equal(t, StageAwaitingApproval, afterBad.Stage, "a malformed signal decides nothing")
+	assert.Equal(t, "finance-manager", afterBad.AwaitingSlot)
+	assert.Empty(t, afterBad.Approvals)
+	require.Len(t, afterBad.RejectedMessages, 2)
+	bad := afterBad.RejectedMessages[0]
+	assert.Equal(t, "maria", bad.Approver, "the fields that decoded say who sent it")
+	assert.Contains(t, bad.Reason, "decision: must be a string")
+	assert.True(t, bad.At.Equal(testStart.Add(time.Hour)))
+	assert.Contains(t, afterBad.RejectedMessages[1].Reason, "payload: must be a JSON object")
+
+	assert.Equal(t, OutcomePaid, res.Outcome, res.Reason)
+	require.Len(t, res.Approvals, 1)
+	assert.Equal(t, "maria", res.Approvals[0].Approver)
+	assert.Len(t, queryStatus(t, env).RejectedMessages, 2)
 }
