@@ -103,14 +103,20 @@ func awaiting(t *testing.T, s *stack.Stack, id string, want string) workflows.Ve
 	}
 }
 
-func onePayment(t *testing.T, s *stack.Stack, invoiceID string) {
+// paymentsFor reads back what treasury holds for an invoice.
+func paymentsFor(t *testing.T, s *stack.Stack, invoiceID string) []treasury.Payment {
 	t.Helper()
 	payments, err := treasury.New(s.Sandbox.HTTPURL()).ListPaymentsForInvoice(context.Background(), invoiceID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(payments) != 1 {
-		t.Fatalf("%d payments for %s, want exactly 1", len(payments), invoiceID)
+	return payments
+}
+
+func onePayment(t *testing.T, s *stack.Stack, invoiceID string) {
+	t.Helper()
+	if n := len(paymentsFor(t, s, invoiceID)); n != 1 {
+		t.Fatalf("%d payments for %s, want exactly 1", n, invoiceID)
 	}
 }
 
@@ -281,9 +287,8 @@ func TestRejectThroughCLIPath(t *testing.T) {
 	if res.Outcome != workflows.OutcomeRejected || res.Reason == "" {
 		t.Fatalf("result = %+v", res)
 	}
-	payments, err := treasury.New(s.Sandbox.HTTPURL()).ListPaymentsForInvoice(context.Background(), sandbox.InvoiceMedium)
-	if err != nil || len(payments) != 0 {
-		t.Fatalf("payments after rejection: %v %v", payments, err)
+	if payments := paymentsFor(t, s, sandbox.InvoiceMedium); len(payments) != 0 {
+		t.Fatalf("payments after rejection: %v", payments)
 	}
 }
 
@@ -321,8 +326,7 @@ func TestApprovalRemindsEscalatesExpires(t *testing.T) {
 	if len(maria) < 2 {
 		t.Errorf("maria got %d emails, want the request and a reminder", len(maria))
 	}
-	payments, err := treasury.New(s.Sandbox.HTTPURL()).ListPaymentsForInvoice(context.Background(), sandbox.InvoiceMedium)
-	if err != nil || len(payments) != 0 {
-		t.Fatalf("payments after expiry: %v %v", payments, err)
+	if payments := paymentsFor(t, s, sandbox.InvoiceMedium); len(payments) != 0 {
+		t.Fatalf("payments after expiry: %v", payments)
 	}
 }

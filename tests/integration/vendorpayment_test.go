@@ -17,6 +17,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
 	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
@@ -24,6 +25,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/tests/stack"
+	"github.com/execution-orchestrator/orchestrator/worker"
 	"github.com/execution-orchestrator/orchestrator/workflows"
 )
 
@@ -39,11 +41,7 @@ func paidChecks(t *testing.T, s *stack.Stack, invoiceID string, res workflows.Ve
 	if res.PaymentID == "" || res.VerifiedAt == nil || len(res.ActionDigest) != len("sha256:")+64 {
 		t.Errorf("result lacks paymentId, verifiedAt or digest: %+v", res)
 	}
-	tr := treasury.New(s.Sandbox.HTTPURL())
-	payments, err := tr.ListPaymentsForInvoice(ctx, invoiceID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	payments := paymentsFor(t, s, invoiceID)
 	if len(payments) != 1 {
 		t.Fatalf("treasury holds %d payments for %s, want exactly 1: %+v", len(payments), invoiceID, payments)
 	}
@@ -183,13 +181,26 @@ func TestVendorPaymentUnderFaultsPaysOnce(t *testing.T) {
 	s := stack.Start(t, stack.Options{Faults: map[string]sandbox.Fault{
 		"*":                       {ErrorRate: 0.3},
 		"treasury.releasePayment": {ErrorRate: 0.5, AfterEffect: true},
-	}})
+	}, Worker: fastRetries})
 	res := result(t, s, start(t, s, sandbox.InvoiceHappyPath))
 	// Faults off before reading the systems back.
 	if err := s.Sandbox.SetFaults(nil); err != nil {
 		t.Fatal(err)
 	}
 	paidChecks(t, s, sandbox.InvoiceHappyPath, res)
+}
+
+// fastRetries keeps the production retry policies (durable retries are the
+// point of the fault test) but with short intervals, so that a long unlucky
+// run of injected failures costs seconds, not minutes.
+func fastRetries(c *worker.Config) {
+	cfg := workflows.DefaultVendorPaymentConfig()
+	for _, o := range []*workflow.ActivityOptions{&cfg.Read, &cfg.Release, &cfg.Settlement, &cfg.Notify, &cfg.Delivery} {
+		rp := *o.RetryPolicy
+		rp.InitialInterval, rp.MaximumInterval = 50*time.Millisecond, time.Second
+		o.RetryPolicy = &rp
+	}
+	c.VendorPayment = &cfg
 }
 
 func TestVendorPaymentBusinessOutcomes(t *testing.T) {
@@ -207,11 +218,7 @@ func TestVendorPaymentBusinessOutcomes(t *testing.T) {
 			if res.Outcome != tt.outcome || res.Reason == "" {
 				t.Errorf("outcome = %q reason %q, want %q with a reason", res.Outcome, res.Reason, tt.outcome)
 			}
-			payments, err := treasury.New(s.Sandbox.HTTPURL()).ListPaymentsForInvoice(context.Background(), tt.invoice)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(payments) != 0 {
+			if payments := paymentsFor(t, s, tt.invoice); len(payments) != 0 {
 				t.Errorf("%d payments released for %s", len(payments), tt.invoice)
 			}
 		})
