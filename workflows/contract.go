@@ -30,7 +30,6 @@ const (
 	OutcomePaid                = "paid"
 	OutcomeBankDetailsMismatch = "bank_details_mismatch"
 	OutcomeNotDue              = "not_due"
-	OutcomeNeedsApproval       = "needs_approval"
 	OutcomeRejected            = "rejected"
 	OutcomeExpired             = "expired"
 	OutcomeFailed              = "failed"
