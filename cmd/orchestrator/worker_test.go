@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/execution-orchestrator/orchestrator/client"
+	"github.com/execution-orchestrator/orchestrator/devserver"
+	"github.com/execution-orchestrator/orchestrator/sandbox"
+	"github.com/execution-orchestrator/orchestrator/sandbox/sandboxtest"
+	"github.com/execution-orchestrator/orchestrator/workflows"
+)
+
+// `orchestrator worker` finds its Temporal server through Temporal's
+// environment configuration (TEMPORAL_ADDRESS here), pays a seeded invoice,
+// and stops cleanly when its context ends (what SIGTERM does).
+func TestWorkerCommandUsesEnvConfig(t *testing.T) {
+	cli, err := devserver.FindCLI()
+	if err != nil {
+		t.Fatalf("%v (make test builds it)", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg, err := devserver.Load("../../temporal-dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: cli,
+		ExtraArgs: cfg.NamespaceArgs(), LogLevel: "error", Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	sb := sandboxtest.Start(t, func(c *sandbox.Config) { c.SettleAfter = 200 * time.Millisecond })
+
+	t.Setenv("TEMPORAL_ADDRESS", srv.FrontendHostPort())
+	t.Setenv("TEMPORAL_NAMESPACE", "default")
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(workerCtx, []string{"worker", "--sandbox-url", sb.HTTPURL(), "--smtp-addr", sb.SMTPAddr(),
+			"--data-dir", t.TempDir(), "--database-url", "", "--web-base-url", "http://127.0.0.1:8080"},
+			io.Discard, slog.New(slog.DiscardHandler))
+	}()
+
+	wf, err := client.StartVendorPayment(ctx, srv.Client(),
+		workflows.VendorPaymentInput{InvoiceID: sandbox.InvoiceHappyPath, RequestedBy: "agent:payables-bot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.VendorPaymentResult
+	if err := wf.Get(ctx, &res); err != nil || res.Outcome != workflows.OutcomePaid {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+	stopWorker()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("worker command returned %v after a clean stop", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("worker command did not stop")
+	}
+}
