@@ -15,6 +15,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/activities"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
+	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
@@ -90,10 +91,10 @@ func New(ctx context.Context, c tclient.Client, cfg Config) (*Worker, error) {
 		}
 		out.closers = append(out.closers, links.Close)
 	}
-	erpClient := erp.New(cfg.SandboxURL, erp.WithLogger(log))
+	erpClient := erp.New(cfg.SandboxURL, httpx.WithLogger(log))
 	acts := &activities.Activities{
 		ERP:             erpClient,
-		Treasury:        treasury.New(cfg.SandboxURL, treasury.WithLogger(log)),
+		Treasury:        treasury.New(cfg.SandboxURL, httpx.WithLogger(log)),
 		Mail:            email.New(cfg.SMTPAddr, cfg.SandboxURL, email.WithLogger(log)),
 		Directory:       dir,
 		Links:           links,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -12,23 +11,9 @@ import (
 	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
 )
 
-// Option configures a Client. The options are httpx's; they are named here
-// too so callers need only this package.
+// Option configures a Client: the options of [httpx] (WithTimeout,
+// WithHTTPClient, WithLogger, WithBreaker) apply to every connector alike.
 type Option = httpx.Option
-
-// WithTimeout is [httpx.WithTimeout].
-func WithTimeout(d time.Duration) Option { return httpx.WithTimeout(d) }
-
-// WithHTTPClient is [httpx.WithHTTPClient].
-func WithHTTPClient(hc *http.Client) Option { return httpx.WithHTTPClient(hc) }
-
-// WithLogger is [httpx.WithLogger].
-func WithLogger(l *slog.Logger) Option { return httpx.WithLogger(l) }
-
-// WithBreaker is [httpx.WithBreaker].
-func WithBreaker(failures uint, delay time.Duration) Option {
-	return httpx.WithBreaker(failures, delay)
-}
 
 // Client talks to the ERP HTTP API.
 type Client struct{ c *httpx.Client }

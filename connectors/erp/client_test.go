@@ -14,7 +14,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 )
 
-var quiet = erp.WithLogger(connectortest.Quiet())
+var quiet = httpx.WithLogger(connectortest.Quiet())
 
 func start(t *testing.T, faults map[string]sandbox.Fault) *sandbox.Server {
 	return connectortest.Start(t, faults, nil)
@@ -124,7 +124,7 @@ func TestInjected5xxIsTransientAndNotRetried(t *testing.T) {
 func TestLatencyBeyondTimeout(t *testing.T) {
 	t.Parallel()
 	s := start(t, map[string]sandbox.Fault{sandbox.EndpointERPGetInvoice: {Latency: 5 * time.Second}})
-	c := erp.New(s.HTTPURL(), quiet, erp.WithTimeout(100*time.Millisecond))
+	c := erp.New(s.HTTPURL(), quiet, httpx.WithTimeout(100*time.Millisecond))
 	began := time.Now()
 	_, err := c.GetInvoice(context.Background(), sandbox.InvoiceHappyPath)
 	require.Error(t, err)
@@ -137,7 +137,7 @@ func TestLatencyBeyondTimeout(t *testing.T) {
 func TestBreakerOpens(t *testing.T) {
 	t.Parallel()
 	s := start(t, map[string]sandbox.Fault{sandbox.EndpointERPGetVendor: {ErrorRate: 1}})
-	c := erp.New(s.HTTPURL(), quiet, erp.WithBreaker(2, time.Hour))
+	c := erp.New(s.HTTPURL(), quiet, httpx.WithBreaker(2, time.Hour))
 	ctx := context.Background()
 	for range 2 {
 		_, err := c.GetVendor(ctx, sandbox.VendorAcme)

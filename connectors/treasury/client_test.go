@@ -14,7 +14,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 )
 
-var quiet = treasury.WithLogger(connectortest.Quiet())
+var quiet = httpx.WithLogger(connectortest.Quiet())
 
 func request(amount int64) treasury.PaymentRequest {
 	return treasury.PaymentRequest{
