@@ -83,6 +83,10 @@ type run struct {
 // follows it, so executions started before the change keep the old rules.
 const changeStrictApprovals = "strict-approvals"
 
+// changeCancelCleanup marks executions whose cancellation finishes with
+// outcome "cancelled", an ERP note and, when money may move, an escalation.
+const changeCancelCleanup = "cancel-cleanup"
+
 // Run is the workflow function.
 func (w *VendorPayment) Run(ctx workflow.Context, in VendorPaymentInput) (VendorPaymentResult, error) {
 	// Asked once, first, so every handler of this execution sees one answer.
@@ -114,8 +118,13 @@ func (w *VendorPayment) Run(ctx workflow.Context, in VendorPaymentInput) (Vendor
 	res, err := r.execute(ctx)
 	if ctx.Err() != nil && (err != nil || res.Outcome != OutcomePaid) {
 		// Cancelled: whatever execute made of its cancelled activities
-		// ("load invoice: canceled") is not the outcome.
-		return VendorPaymentResult{}, r.cancelled(ctx, err)
+		// ("load invoice: canceled") is not the outcome. Executions
+		// cancelled before the clean-up existed keep their old ending, so
+		// their histories (and queries on them) still replay.
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		if workflow.GetVersion(dctx, changeCancelCleanup, workflow.DefaultVersion, 1) >= 1 {
+			return VendorPaymentResult{}, r.cancelled(ctx, res, err)
+		}
 	}
 	if err != nil {
 		// Only internal errors get here; business failures are outcomes.
@@ -402,24 +411,36 @@ const cleanupTimeout = time.Minute
 // and search attributes, notes the cancellation on the invoice and, when
 // money may be moving, escalates to finance operations. It returns the
 // cancellation error the workflow ends with.
-func (r *run) cancelled(ctx workflow.Context, cause error) error {
+func (r *run) cancelled(ctx workflow.Context, res VendorPaymentResult, cause error) error {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	stage := r.st.Stage
 	var reason, note string
+	escalate := false
 	switch {
+	case r.st.VerifiedAt != nil:
+		reason = fmt.Sprintf("cancelled while %s; payment %s had settled", stage, r.st.PaymentID)
+		note = fmt.Sprintf("Payment workflow cancelled while %s. Payment %s had settled; the vendor notification or the ERP update may be missing.", stage, r.st.PaymentID)
+		escalate = true
 	case r.st.PaymentID != "":
 		reason = fmt.Sprintf("cancelled while %s; payment %s was released and may settle", stage, r.st.PaymentID)
-		note = fmt.Sprintf("Payment workflow cancelled while %s. Payment %s was already released and may settle; the invoice is left open. Escalated to finance operations.", stage, r.st.PaymentID)
+		note = fmt.Sprintf("Payment workflow cancelled while %s. Payment %s was already released and may settle; the invoice is left open.", stage, r.st.PaymentID)
+		escalate = true
 	case stage == StageReleasing:
 		key := IdempotencyKey(r.st.ActionDigest)
 		reason = fmt.Sprintf("cancelled while releasing; the release may have reached treasury (idempotency key %s)", key)
-		note = fmt.Sprintf("Payment workflow cancelled while releasing the payment; it may have reached treasury (idempotency key %s). Escalated to finance operations.", key)
+		note = fmt.Sprintf("Payment workflow cancelled while releasing the payment; it may have reached treasury (idempotency key %s).", key)
+		escalate = true
 	default:
 		reason = fmt.Sprintf("cancelled while %s; nothing was paid", stage)
 		note = fmt.Sprintf("Payment workflow cancelled while %s. Nothing was paid.", stage)
 	}
+	if cause == nil && res.Reason != "" {
+		// What the run had concluded when the cancellation reached it (for
+		// example a refused release being escalated) is kept, not lost.
+		reason += "; last step: " + res.Reason
+		note += " Last step: " + res.Reason
+	}
 	r.logger.Info("Vendor payment cancelled", "stage", stage, "paymentId", r.st.PaymentID)
-	r.finish(dctx, VendorPaymentResult{Outcome: OutcomeCancelled, Reason: reason, PaymentID: r.st.PaymentID})
 
 	opts := func(o workflow.ActivityOptions) workflow.ActivityOptions {
 		o.ScheduleToCloseTimeout = cleanupTimeout
@@ -428,10 +449,14 @@ func (r *run) cancelled(ctx workflow.Context, cause error) error {
 		}
 		return o
 	}
-	r.noteWith(dctx, opts(r.cfg.Read), r.in.InvoiceID, note)
-	if r.st.PaymentID != "" || stage == StageReleasing {
-		r.escalateWith(dctx, opts(r.cfg.Notify), r.in.InvoiceID, r.st.PaymentID, "Payment workflow cancelled for invoice "+r.in.InvoiceID, note)
+	if escalate {
+		// Escalate first, so the note and the reason say whether it worked.
+		suffix := r.escalateWith(dctx, opts(r.cfg.Notify), r.in.InvoiceID, r.st.PaymentID, "Payment workflow cancelled for invoice "+r.in.InvoiceID, note)
+		reason += suffix
+		note += suffix
 	}
+	r.finish(dctx, VendorPaymentResult{Outcome: OutcomeCancelled, Reason: reason, PaymentID: r.st.PaymentID})
+	r.noteWith(dctx, opts(r.cfg.Read), r.in.InvoiceID, note)
 	if temporal.IsCanceledError(cause) {
 		return cause
 	}

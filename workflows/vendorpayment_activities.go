@@ -223,6 +223,9 @@ func DefaultVendorPaymentConfig() VendorPaymentConfig {
 			StartToCloseTimeout:    time.Minute,
 			ScheduleToCloseTimeout: 30 * time.Minute,
 			RetryPolicy:            backoff(time.Second, time.Minute, 30),
+			// A cancelled run must not close while a release is still in
+			// flight, or a new run's double-payment check could miss it.
+			WaitForCancellation: true,
 		},
 		Settlement: workflow.ActivityOptions{
 			StartToCloseTimeout:    30 * time.Second,

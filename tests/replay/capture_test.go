@@ -16,7 +16,9 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
+	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
@@ -92,6 +94,26 @@ func TestCaptureHistories(t *testing.T) {
 	capture("approval-expired", fast, func(r *recorder) (tclient.WorkflowRun, string) {
 		return r.start(sandbox.InvoiceMedium, "agent:payables-bot"), workflows.OutcomeExpired
 	})
+
+	// Cancelled by an operator while waiting for a person, and while a
+	// released payment never settles: the clean-up of cancel-cleanup.
+	neverSettles := stack.Start(t, stack.Options{SettleAfter: -1})
+	cancelAt := func(name string, s *stack.Stack, invoiceID, stage string) {
+		t.Run(name, func(t *testing.T) {
+			r := &recorder{t: t, ctx: ctx, c: s.Temporal, s: s}
+			run := r.start(invoiceID, "agent:payables-bot")
+			r.awaitStage(run.GetID(), stage)
+			if err := s.Temporal.CancelWorkflow(ctx, run.GetID(), ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := run.Get(ctx, nil); !temporal.IsCanceledError(err) {
+				t.Fatalf("%s: %v, want a cancellation", run.GetID(), err)
+			}
+			saveHistory(ctx, t, s.Temporal, run.GetID(), filepath.Join("histories", name+".json"))
+		})
+	}
+	cancelAt("cancelled-awaiting-approval", neverSettles, sandbox.InvoiceMedium, workflows.StageAwaitingApproval)
+	cancelAt("cancelled-verifying", neverSettles, sandbox.InvoiceHappyPath, workflows.StageVerifying)
 }
 
 // fastDirectory is policy/org.yaml with approval deadlines of seconds.
@@ -166,6 +188,21 @@ func (r *recorder) send(method, path string, body any) {
 	if resp.StatusCode/100 != 2 {
 		msg, _ := io.ReadAll(resp.Body)
 		r.t.Fatalf("%s %s: %s %s", method, path, resp.Status, msg)
+	}
+}
+
+func (r *recorder) awaitStage(id, stage string) {
+	r.t.Helper()
+	for {
+		st, err := client.VendorPaymentStatus(r.ctx, r.c, id)
+		if err == nil && st.Stage == stage {
+			return
+		}
+		select {
+		case <-r.ctx.Done():
+			r.t.Fatalf("%s never reached stage %s", id, stage)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 
