@@ -415,12 +415,12 @@ func (r *run) cancelled(ctx workflow.Context, res VendorPaymentResult, cause err
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	stage := r.st.Stage
 	var reason, note string
-	escalate := false
+	escalate, markPaid := false, false
 	switch {
 	case r.st.VerifiedAt != nil:
 		reason = fmt.Sprintf("cancelled while %s; payment %s had settled", stage, r.st.PaymentID)
-		note = fmt.Sprintf("Payment workflow cancelled while %s. Payment %s had settled; the vendor notification or the ERP update may be missing.", stage, r.st.PaymentID)
-		escalate = true
+		note = fmt.Sprintf("Payment workflow cancelled while %s. Payment %s had settled; the vendor may not have been notified.", stage, r.st.PaymentID)
+		escalate, markPaid = true, true
 	case r.st.PaymentID != "":
 		reason = fmt.Sprintf("cancelled while %s; payment %s was released and may settle", stage, r.st.PaymentID)
 		note = fmt.Sprintf("Payment workflow cancelled while %s. Payment %s was already released and may settle; the invoice is left open.", stage, r.st.PaymentID)
@@ -448,6 +448,18 @@ func (r *run) cancelled(ctx workflow.Context, res VendorPaymentResult, cause err
 			o.StartToCloseTimeout = cleanupTimeout
 		}
 		return o
+	}
+	if markPaid {
+		// The money has settled: an invoice left open would invite a second
+		// payment, so it is closed even though the run was cancelled
+		// (idempotent: the same payment reference).
+		req := MarkPaidRequest{InvoiceID: r.in.InvoiceID, PaymentReference: r.st.PaymentID}
+		if err := r.exec(dctx, opts(r.cfg.Release), ActivityMarkInvoicePaid, req, nil); err != nil {
+			reason += "; marking the invoice paid failed: " + failureMessage(err)
+			note += " Marking the invoice paid failed: " + failureMessage(err) + "."
+		} else {
+			note += " The invoice is marked paid."
+		}
 	}
 	if escalate {
 		// Escalate first, so the note and the reason say whether it worked.

@@ -309,6 +309,7 @@ func TestCancellationLeavesNoStaleState(t *testing.T) {
 		wantNote     string
 		wantEscalate int
 		wantPayment  string
+		wantMarkPaid int
 	}{
 		{name: "while awaiting approval", cancelAt: time.Hour,
 			modify:     func(f *fakeActivities) { f.invoices, f.plan = []erp.Invoice{bigInvoice()}, fmPlan },
@@ -317,6 +318,10 @@ func TestCancellationLeavesNoStaleState(t *testing.T) {
 			modify:     func(f *fakeActivities) { f.settleAfter = -1 },
 			wantReason: "cancelled while verifying; payment PAY-1 was released and may settle", wantNote: "PAY-1 was already released",
 			wantEscalate: 1, wantPayment: "PAY-1"},
+		{name: "after settlement, once the vendor email could not be confirmed", cancelAt: 3 * time.Second,
+			modify:     func(f *fakeActivities) { f.undelivered = true },
+			wantReason: "cancelled while recording; payment PAY-1 had settled", wantNote: "The invoice is marked paid",
+			wantEscalate: 1, wantPayment: "PAY-1", wantMarkPaid: 1},
 		{name: "while a release is being retried", cancelAt: 10 * time.Second,
 			modify: func(f *fakeActivities) {
 				f.releaseErr = temporal.NewApplicationError("treasury unavailable", "Unavailable")
@@ -351,7 +356,7 @@ func TestCancellationLeavesNoStaleState(t *testing.T) {
 			assert.Contains(t, f.notes[0].Text, "cancelled")
 			assert.Contains(t, f.notes[0].Text, tc.wantNote)
 			assert.Len(t, f.escalated, tc.wantEscalate)
-			assert.Empty(t, f.markPaid)
+			assert.Len(t, f.markPaid, tc.wantMarkPaid, "a settled payment closes the invoice even when cancelled")
 			assert.Empty(t, f.requester)
 		})
 	}
