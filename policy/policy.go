@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/execution-orchestrator/orchestrator/proof"
 )
 
 //go:embed org.yaml
@@ -36,6 +38,10 @@ type Person struct {
 	Manager  string   `json:"manager,omitempty"`
 	Delegate string   `json:"delegate,omitempty"`
 	Absent   bool     `json:"absent,omitempty"`
+	// Keys are the person's own public keys ("ed25519:<base64>"): an
+	// approval signed with one proves the person decided (orchestrator
+	// approve --key).
+	Keys []string `json:"keys,omitempty"`
 }
 
 // Candidate is a person who may fill an approval slot. Manager is the
@@ -107,6 +113,7 @@ type filePerson struct {
 	Manager  string   `yaml:"manager"`
 	Delegate string   `yaml:"delegate"`
 	Absent   bool     `yaml:"absent"`
+	Keys     []string `yaml:"keys"`
 }
 
 type fileTier struct {
@@ -195,6 +202,11 @@ func build(doc fileDoc) (*Directory, error) {
 		}
 		if !isEmail(p.Email) {
 			fail("people[%d].email: %q is not an email address", i, p.Email)
+		}
+		for j, k := range p.Keys {
+			if _, err := proof.ParsePublicKey(k); err != nil {
+				fail("people[%d].keys[%d]: %v", i, j, err)
+			}
 		}
 		for j, r := range p.Roles {
 			if !isID(r) {
@@ -328,7 +340,7 @@ func build(doc fileDoc) (*Directory, error) {
 	for _, p := range doc.People {
 		d.people = append(d.people, Person{
 			ID: p.ID, Name: strings.TrimSpace(p.Name), Email: p.Email, Roles: slices.Clone(p.Roles),
-			Manager: p.Manager, Delegate: p.Delegate, Absent: p.Absent,
+			Manager: p.Manager, Delegate: p.Delegate, Absent: p.Absent, Keys: slices.Clone(p.Keys),
 		})
 	}
 	slices.SortFunc(d.people, func(a, b Person) int { return strings.Compare(a.ID, b.ID) })
@@ -458,6 +470,22 @@ func (d *Directory) People() []Person {
 	return out
 }
 
+// TrustedKeys lists the people's own keys as proof trust entries: each may
+// sign only for its person, with method "key".
+func (d *Directory) TrustedKeys() (proof.Trust, error) {
+	var t proof.Trust
+	for _, p := range d.people {
+		for _, k := range p.Keys {
+			tk, err := proof.NewTrustedKey(proof.IssuerPerson, k, p.ID)
+			if err != nil {
+				return proof.Trust{}, fmt.Errorf("people %s: keys: %w", p.ID, err)
+			}
+			t.Keys = append(t.Keys, tk)
+		}
+	}
+	return t, nil
+}
+
 // HasRole reports whether the person exists and holds role.
 func (d *Directory) HasRole(personID, role string) bool {
 	i, ok := d.byID[personID]
@@ -507,7 +535,14 @@ func (d *Directory) Plan(amountMinor int64, currency string) (Plan, error) {
 		prev := d.tiers[i-1]
 		p.Reason = fmt.Sprintf("%s is above the %s limit of %s %s: %s", amt, prev.Name, FormatAmount(prev.UpToMinor), currency, who)
 	}
-	for _, role := range t.Approvers {
+	p.Slots = d.slots(t.Approvers)
+	return p, nil
+}
+
+// slots lists the approval slots for roles with their candidates.
+func (d *Directory) slots(roles []string) []Slot {
+	var out []Slot
+	for _, role := range roles {
 		s := Slot{Role: role}
 		for _, h := range d.holders(role) {
 			c := Candidate{ID: h.ID, Name: h.Name, Email: h.Email, Manager: h.Manager}
@@ -516,9 +551,9 @@ func (d *Directory) Plan(amountMinor int64, currency string) (Plan, error) {
 			}
 			s.Candidates = append(s.Candidates, c)
 		}
-		p.Slots = append(p.Slots, s)
+		out = append(out, s)
 	}
-	return p, nil
+	return out
 }
 
 // FormatAmount renders minor units the way people read them in the
