@@ -15,7 +15,8 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/execution-orchestrator/orchestrator/workflows"
+	"github.com/execution-orchestrator/orchestrator/approvals"
+	"github.com/execution-orchestrator/orchestrator/process"
 )
 
 // ApprovalRefusedError is the workflow saying no to a decision: its update
@@ -45,13 +46,21 @@ var ErrNotRunning = errors.New("workflow is not running")
 // No UpdateID is set on purpose: a fixed id would make Temporal hand back an
 // earlier result for a re-approval after an approval expired; duplicates are
 // the validator's job.
-func Approve(ctx context.Context, c tclient.Client, workflowID string, req workflows.ApprovalRequest) error {
+func Approve(ctx context.Context, c tclient.Client, workflowID string, req approvals.Request) error {
+	return ApproveOnce(ctx, c, workflowID, "", req)
+}
+
+// ApproveOnce is Approve with an Update id: a retry with the same id is the
+// same Update, answered with its first result (the web app derives it from
+// an emailed link's token, so resubmitting a link never decides twice).
+func ApproveOnce(ctx context.Context, c tclient.Client, workflowID, updateID string, req approvals.Request) error {
 	if err := validateApproval(workflowID, req); err != nil {
 		return err
 	}
 	h, err := c.UpdateWorkflow(ctx, tclient.UpdateWorkflowOptions{
+		UpdateID:     updateID,
 		WorkflowID:   workflowID,
-		UpdateName:   workflows.ApprovalUpdate,
+		UpdateName:   approvals.UpdateName,
 		Args:         []any{req},
 		WaitForStage: tclient.WorkflowUpdateStageCompleted,
 	})
@@ -72,12 +81,12 @@ func Approve(ctx context.Context, c tclient.Client, workflowID string, req workf
 	return fmt.Errorf("send %s from %s to %s: %w", req.Decision, req.Approver, workflowID, err)
 }
 
-func validateApproval(workflowID string, req workflows.ApprovalRequest) error {
+func validateApproval(workflowID string, req approvals.Request) error {
 	switch {
 	case strings.TrimSpace(workflowID) == "":
 		return fmt.Errorf("workflowId: required: %w", ErrInvalidInput)
-	case req.Decision != workflows.DecisionApprove && req.Decision != workflows.DecisionReject:
-		return fmt.Errorf("decision: %q is not %q or %q: %w", req.Decision, workflows.DecisionApprove, workflows.DecisionReject, ErrInvalidInput)
+	case req.Decision != approvals.DecisionApprove && req.Decision != approvals.DecisionReject:
+		return fmt.Errorf("decision: %q is not %q or %q: %w", req.Decision, approvals.DecisionApprove, approvals.DecisionReject, ErrInvalidInput)
 	case strings.TrimSpace(req.Approver) == "":
 		return fmt.Errorf("approver: required: %w", ErrInvalidInput)
 	case strings.TrimSpace(req.ActionDigest) == "":
@@ -90,8 +99,9 @@ func validateApproval(workflowID string, req workflows.ApprovalRequest) error {
 type PendingApproval struct {
 	WorkflowID     string     `json:"workflowId"`
 	RunID          string     `json:"runId"`
-	InvoiceID      string     `json:"invoiceId"`
-	VendorName     string     `json:"vendorName,omitempty"`
+	Process        string     `json:"process,omitempty"`
+	BusinessKey    string     `json:"businessKey"`
+	Title          string     `json:"title,omitempty"`
 	AmountMinor    int64      `json:"amountMinor,omitempty"`
 	Currency       string     `json:"currency,omitempty"`
 	ActionDigest   string     `json:"actionDigest,omitempty"`
@@ -108,7 +118,7 @@ const maxPending = 500
 
 // PendingApprovalsQuery is the visibility query for personID's inbox.
 func PendingApprovalsQuery(personID string) string {
-	return fmt.Sprintf("%s = '%s' AND ExecutionStatus = 'Running'", workflows.SAPendingApprovers.GetName(), escapeQueryString(personID))
+	return fmt.Sprintf("%s = '%s' AND ExecutionStatus = 'Running'", process.SAPendingApprovers.GetName(), escapeQueryString(personID))
 }
 
 // escapeQueryString escapes a value for a single-quoted visibility query
@@ -142,31 +152,26 @@ func PendingApprovals(ctx context.Context, c tclient.Client, personID string) ([
 	out := make([]PendingApproval, 0, len(execs))
 	for _, e := range execs {
 		p := PendingApproval{
-			WorkflowID: e.GetExecution().GetWorkflowId(),
-			RunID:      e.GetExecution().GetRunId(),
-			InvoiceID:  businessKey(e),
-			StartedAt:  e.GetStartTime().AsTime(),
+			WorkflowID:  e.GetExecution().GetWorkflowId(),
+			RunID:       e.GetExecution().GetRunId(),
+			BusinessKey: businessKey(e),
+			StartedAt:   e.GetStartTime().AsTime(),
 		}
-		st, err := VendorPaymentStatus(ctx, c, p.WorkflowID)
+		st, err := ApprovalStatus(ctx, c, p.WorkflowID)
 		if err != nil {
 			p.StatusError = err.Error()
 			out = append(out, p)
 			continue
 		}
-		if st.Stage != workflows.StageAwaitingApproval || !slices.Contains(st.PendingApprovers, personID) {
+		if st.Stage != approvals.StageAwaitingApproval || !slices.Contains(st.PendingApprovers, personID) {
 			continue
 		}
-		if st.InvoiceID != "" {
-			p.InvoiceID = st.InvoiceID
+		if st.BusinessKey != "" {
+			p.BusinessKey = st.BusinessKey
 		}
+		p.Process, p.Title = st.Process, st.Title
 		p.AmountMinor, p.Currency = st.AmountMinor, st.Currency
 		p.ActionDigest, p.ApprovalReason, p.AwaitingSince = st.ActionDigest, st.ApprovalReason, st.AwaitingSince
-		if st.Action != nil {
-			p.VendorName = st.Action.VendorName
-			if p.AmountMinor == 0 {
-				p.AmountMinor, p.Currency = st.Action.AmountMinor, st.Action.Currency
-			}
-		}
 		out = append(out, p)
 	}
 	slices.SortStableFunc(out, func(a, b PendingApproval) int {
@@ -185,9 +190,22 @@ func waitingSince(p PendingApproval) time.Time {
 	return p.StartedAt
 }
 
+// ApprovalStatus runs the "approvals" query every gated workflow answers.
+func ApprovalStatus(ctx context.Context, c tclient.Client, workflowID string) (approvals.Status, error) {
+	var st approvals.Status
+	v, err := c.QueryWorkflow(ctx, workflowID, "", approvals.QueryName)
+	if err != nil {
+		return st, fmt.Errorf("query approvals of %s: %w", workflowID, err)
+	}
+	if err := v.Get(&st); err != nil {
+		return st, fmt.Errorf("decode approvals of %s: %w", workflowID, err)
+	}
+	return st, nil
+}
+
 // businessKey reads EOBusinessKey (the invoice id) from visibility data.
 func businessKey(e *workflowpb.WorkflowExecutionInfo) string {
-	p := e.GetSearchAttributes().GetIndexedFields()[workflows.SABusinessKey.GetName()]
+	p := e.GetSearchAttributes().GetIndexedFields()[process.SABusinessKey.GetName()]
 	if p == nil {
 		return ""
 	}

@@ -20,22 +20,21 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/execution-orchestrator/orchestrator/action"
-	"github.com/execution-orchestrator/orchestrator/workflows"
+	"github.com/execution-orchestrator/orchestrator/approvals"
 )
 
 func TestApproveValidation(t *testing.T) {
-	ok := workflows.ApprovalRequest{Decision: "approve", Approver: "maria", ActionDigest: "sha256:ab"}
+	ok := approvals.Request{Decision: "approve", Approver: "maria", ActionDigest: "sha256:ab"}
 	tests := []struct {
 		name string
 		wf   string
-		edit func(*workflows.ApprovalRequest)
+		edit func(*approvals.Request)
 		want string
 	}{
-		{"no workflow", "", func(*workflows.ApprovalRequest) {}, "workflowId: required"},
-		{"bad decision", "wf", func(r *workflows.ApprovalRequest) { r.Decision = "maybe" }, `decision: "maybe" is not`},
-		{"no approver", "wf", func(r *workflows.ApprovalRequest) { r.Approver = " " }, "approver: required"},
-		{"no digest", "wf", func(r *workflows.ApprovalRequest) { r.ActionDigest = "" }, "actionDigest: required"},
+		{"no workflow", "", func(*approvals.Request) {}, "workflowId: required"},
+		{"bad decision", "wf", func(r *approvals.Request) { r.Decision = "maybe" }, `decision: "maybe" is not`},
+		{"no approver", "wf", func(r *approvals.Request) { r.Approver = " " }, "approver: required"},
+		{"no digest", "wf", func(r *approvals.Request) { r.ActionDigest = "" }, "actionDigest: required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,7 +49,7 @@ func TestApproveValidation(t *testing.T) {
 }
 
 func TestApproveOutcomes(t *testing.T) {
-	req := workflows.ApprovalRequest{Decision: "approve", Approver: "maria", Comment: "ok", ActionDigest: "sha256:ab"}
+	req := approvals.Request{Decision: "approve", Approver: "maria", Comment: "ok", ActionDigest: "sha256:ab"}
 	tests := []struct {
 		name      string
 		updateErr error // from UpdateWorkflow itself
@@ -79,7 +78,7 @@ func TestApproveOutcomes(t *testing.T) {
 			c := mocks.NewClient(t)
 			h := mocks.NewWorkflowUpdateHandle(t)
 			call := c.On("UpdateWorkflow", mock.Anything, mock.MatchedBy(func(o tclient.UpdateWorkflowOptions) bool {
-				return o.WorkflowID == "wf-1" && o.UpdateName == workflows.ApprovalUpdate &&
+				return o.WorkflowID == "wf-1" && o.UpdateName == approvals.UpdateName &&
 					o.WaitForStage == tclient.WorkflowUpdateStageCompleted && len(o.Args) == 1 && o.Args[0] == req
 			}))
 			if tt.updateErr != nil {
@@ -143,19 +142,19 @@ func TestPendingApprovals(t *testing.T) {
 		&workflowservice.ListWorkflowExecutionsResponse{
 			Executions: []*workflowpb.WorkflowExecutionInfo{execInfo(t, "vp-early", "INV-EARLY", t0), execInfo(t, "vp-broken", "INV-BROKEN", t0.Add(2*time.Hour))},
 		}, nil)
-	status := func(inv string, since time.Time, approvers ...string) workflows.VendorPaymentStatus {
-		return workflows.VendorPaymentStatus{
-			Stage: workflows.StageAwaitingApproval, InvoiceID: inv, ActionDigest: "sha256:" + inv,
-			Action:      &action.Payment{VendorName: "Vendor " + inv, AmountMinor: 4800000, Currency: "EUR"},
+	status := func(inv string, since time.Time, approvers ...string) approvals.Status {
+		return approvals.Status{
+			Process: "vendor-payment", Stage: approvals.StageAwaitingApproval, BusinessKey: inv, ActionDigest: "sha256:" + inv,
+			Title:       "Pay Vendor " + inv,
 			AmountMinor: 4800000, Currency: "EUR", PendingApprovers: approvers, AwaitingSince: &since,
 			ApprovalReason: "above limit",
 		}
 	}
-	c.On("QueryWorkflow", mock.Anything, "vp-late", "", workflows.StatusQuery).Return(jsonValue{status("INV-LATE", late, "maria")}, nil)
+	c.On("QueryWorkflow", mock.Anything, "vp-late", "", approvals.QueryName).Return(jsonValue{status("INV-LATE", late, "maria")}, nil)
 	// Visibility still lists maria, but she has decided already.
-	c.On("QueryWorkflow", mock.Anything, "vp-done", "", workflows.StatusQuery).Return(jsonValue{status("INV-DONE", early, "chen")}, nil)
-	c.On("QueryWorkflow", mock.Anything, "vp-early", "", workflows.StatusQuery).Return(jsonValue{status("INV-EARLY", early, "omar", "maria")}, nil)
-	c.On("QueryWorkflow", mock.Anything, "vp-broken", "", workflows.StatusQuery).Return(nil, errors.New("no poller"))
+	c.On("QueryWorkflow", mock.Anything, "vp-done", "", approvals.QueryName).Return(jsonValue{status("INV-DONE", early, "chen")}, nil)
+	c.On("QueryWorkflow", mock.Anything, "vp-early", "", approvals.QueryName).Return(jsonValue{status("INV-EARLY", early, "omar", "maria")}, nil)
+	c.On("QueryWorkflow", mock.Anything, "vp-broken", "", approvals.QueryName).Return(nil, errors.New("no poller"))
 
 	got, err := PendingApprovals(context.Background(), c, "maria")
 	require.NoError(t, err)
@@ -164,12 +163,13 @@ func TestPendingApprovals(t *testing.T) {
 		ids = append(ids, p.WorkflowID)
 	}
 	assert.Equal(t, []string{"vp-early", "vp-broken", "vp-late"}, ids)
-	assert.Equal(t, "INV-EARLY", got[0].InvoiceID)
-	assert.Equal(t, "Vendor INV-EARLY", got[0].VendorName)
+	assert.Equal(t, "INV-EARLY", got[0].BusinessKey)
+	assert.Equal(t, "Pay Vendor INV-EARLY", got[0].Title)
+	assert.Equal(t, "vendor-payment", got[0].Process)
 	assert.Equal(t, int64(4800000), got[0].AmountMinor)
 	assert.Equal(t, "sha256:INV-EARLY", got[0].ActionDigest)
 	assert.Equal(t, early, *got[0].AwaitingSince)
-	assert.Equal(t, "INV-BROKEN", got[1].InvoiceID, "invoice comes from visibility when the query fails")
+	assert.Equal(t, "INV-BROKEN", got[1].BusinessKey, "invoice comes from visibility when the query fails")
 	assert.Contains(t, got[1].StatusError, "no poller")
 }
 

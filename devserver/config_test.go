@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/execution-orchestrator/orchestrator/workflows"
+	"github.com/execution-orchestrator/orchestrator/process"
 )
 
 func TestParseRepositoryFile(t *testing.T) {
@@ -102,7 +102,7 @@ func TestSearchAttributesMatchContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !maps.Equal(cfg.SearchAttributes, workflows.SearchAttributeTypes) {
-		t.Errorf("temporal-dev.yaml searchAttributes = %v, workflows.SearchAttributeTypes = %v", cfg.SearchAttributes, workflows.SearchAttributeTypes)
+	if !maps.Equal(cfg.SearchAttributes, process.SearchAttributeTypes) {
+		t.Errorf("temporal-dev.yaml searchAttributes = %v, process.SearchAttributeTypes = %v", cfg.SearchAttributes, process.SearchAttributeTypes)
 	}
 }

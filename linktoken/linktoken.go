@@ -35,8 +35,11 @@ const tokenBytes = 32
 
 // Claims is what a token vouches for.
 type Claims struct {
-	PersonID     string    `json:"personId"`
-	WorkflowID   string    `json:"workflowId"`
+	PersonID   string `json:"personId"`
+	WorkflowID string `json:"workflowId"`
+	// RunID binds the token to one run; empty on tokens issued before runs
+	// were bound, which then bind to the workflow id alone.
+	RunID        string    `json:"runId,omitempty"`
 	ActionDigest string    `json:"actionDigest"`
 	ExpiresAt    time.Time `json:"expiresAt"`
 }
@@ -89,6 +92,14 @@ func Open(ctx context.Context, databaseURL, sqlitePath string, now func() time.T
 		db.Close()
 		return nil, fmt.Errorf("create approval_link_tokens: %w", redact(err, databaseURL))
 	}
+	// Tokens are bound to a run since run_id came; older tables gain it.
+	// Neither engine has one portable "add column if missing", so a
+	// duplicate-column error means it is there already.
+	if _, err := db.ExecContext(ctx, `ALTER TABLE approval_link_tokens ADD COLUMN run_id TEXT NOT NULL DEFAULT ''`); err != nil &&
+		!strings.Contains(err.Error(), "duplicate column") && !strings.Contains(err.Error(), "already exists") {
+		db.Close()
+		return nil, fmt.Errorf("add run_id to approval_link_tokens: %w", redact(err, databaseURL))
+	}
 	return &Store{db: db, now: now}, nil
 }
 
@@ -109,7 +120,7 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Issue creates a token for personID to decide on actionDigest in workflowID,
 // valid for ttl. The returned token is the only copy of the secret.
-func (s *Store) Issue(ctx context.Context, personID, workflowID, actionDigest string, ttl time.Duration) (string, error) {
+func (s *Store) Issue(ctx context.Context, personID, workflowID, runID, actionDigest string, ttl time.Duration) (string, error) {
 	switch {
 	case personID == "":
 		return "", errors.New("issue link token: personID is required")
@@ -127,9 +138,9 @@ func (s *Store) Issue(ctx context.Context, personID, workflowID, actionDigest st
 	token := base64.RawURLEncoding.EncodeToString(raw)
 	now := s.now()
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO approval_link_tokens (token_hash, person_id, workflow_id, action_digest, issued_at, expires_at)
-		 VALUES ($1, $2, $3, $4, $5, $6)`,
-		hash(token), personID, workflowID, actionDigest, now.UnixMilli(), now.Add(ttl).UnixMilli())
+		`INSERT INTO approval_link_tokens (token_hash, person_id, workflow_id, run_id, action_digest, issued_at, expires_at)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		hash(token), personID, workflowID, runID, actionDigest, now.UnixMilli(), now.Add(ttl).UnixMilli())
 	if err != nil {
 		return "", fmt.Errorf("issue link token for %s on %s: %w", personID, workflowID, err)
 	}
@@ -157,6 +168,25 @@ func (s *Store) Peek(ctx context.Context, token string) (Claims, error) {
 	return c, nil
 }
 
+// Check reports whether claims admit a decision on actionDigest in run
+// runID of workflowID (ErrMismatch if not): the web app checks before it
+// sends the decision and redeems only once the workflow accepted it.
+func (c Claims) Check(workflowID, runID, actionDigest string) error {
+	if c.WorkflowID != workflowID || c.ActionDigest != actionDigest || (c.RunID != "" && c.RunID != runID) {
+		return ErrMismatch
+	}
+	return nil
+}
+
+// UpdateID is the Temporal Update id of the decision a token carries: a
+// retried submission of the same link is the same Update, which Temporal
+// answers with the first result instead of deciding twice. It is derived
+// from the secret but is not the stored hash.
+func UpdateID(token string) string {
+	sum := sha256.Sum256([]byte("approval-update|" + token))
+	return "link-" + hex.EncodeToString(sum[:16])
+}
+
 // Redeem consumes the token if it is valid, unused, unexpired and bound to
 // workflowID and actionDigest. The check and the consumption are one UPDATE,
 // so of two concurrent redemptions exactly one succeeds. A mismatch does not
@@ -175,8 +205,8 @@ func (s *Store) Redeem(ctx context.Context, token, workflowID, actionDigest stri
 		`UPDATE approval_link_tokens SET used_at = $1
 		 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1
 		   AND workflow_id = $3 AND action_digest = $4
-		 RETURNING person_id, workflow_id, action_digest, expires_at`,
-		now, h, workflowID, actionDigest).Scan(&c.PersonID, &c.WorkflowID, &c.ActionDigest, &expires)
+		 RETURNING person_id, workflow_id, run_id, action_digest, expires_at`,
+		now, h, workflowID, actionDigest).Scan(&c.PersonID, &c.WorkflowID, &c.RunID, &c.ActionDigest, &expires)
 	if err == nil {
 		c.ExpiresAt = time.UnixMilli(expires).UTC()
 		return c, nil
@@ -208,9 +238,9 @@ func (s *Store) lookup(ctx context.Context, h string) (Claims, sql.NullInt64, er
 		usedAt  sql.NullInt64
 	)
 	err := s.db.QueryRowContext(ctx,
-		`SELECT person_id, workflow_id, action_digest, expires_at, used_at
+		`SELECT person_id, workflow_id, run_id, action_digest, expires_at, used_at
 		 FROM approval_link_tokens WHERE token_hash = $1`, h).
-		Scan(&c.PersonID, &c.WorkflowID, &c.ActionDigest, &expires, &usedAt)
+		Scan(&c.PersonID, &c.WorkflowID, &c.RunID, &c.ActionDigest, &expires, &usedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Claims{}, usedAt, ErrUnknown
 	}

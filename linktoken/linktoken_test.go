@@ -68,12 +68,12 @@ func TestIssuePeekRedeem(t *testing.T) {
 			clk := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
 			s := b.open(t, clk.Now)
 
-			tok, err := s.Issue(ctx, "maria", wf, digest, time.Hour)
+			tok, err := s.Issue(ctx, "maria", wf, "run-1", digest, time.Hour)
 			require.NoError(t, err)
 			assert.Len(t, tok, 43, "32 bytes base64url without padding")
 			assert.NotContains(t, tok, "=")
 
-			want := Claims{PersonID: "maria", WorkflowID: wf, ActionDigest: digest, ExpiresAt: clk.Now().Add(time.Hour)}
+			want := Claims{PersonID: "maria", WorkflowID: wf, RunID: "run-1", ActionDigest: digest, ExpiresAt: clk.Now().Add(time.Hour)}
 			// Peek twice: opening the link does not consume it.
 			for range 2 {
 				got, err := s.Peek(ctx, tok)
@@ -97,7 +97,7 @@ func TestOnlyHashIsStored(t *testing.T) {
 	s, err := Open(ctx, "", filepath.Join(t.TempDir(), "t.db"), nil)
 	require.NoError(t, err)
 	defer s.Close()
-	tok, err := s.Issue(ctx, "maria", wf, digest, time.Hour)
+	tok, err := s.Issue(ctx, "maria", wf, "run-1", digest, time.Hour)
 	require.NoError(t, err)
 	var stored string
 	require.NoError(t, s.db.QueryRowContext(ctx, `SELECT token_hash FROM approval_link_tokens`).Scan(&stored))
@@ -128,7 +128,7 @@ func TestRefusals(t *testing.T) {
 					return err
 				}},
 				{name: "expired redeem", want: ErrExpired, act: func(ctx context.Context, s *Store, clk *clock) error {
-					tok, err := s.Issue(ctx, "maria", wf, digest, time.Minute)
+					tok, err := s.Issue(ctx, "maria", wf, "run-1", digest, time.Minute)
 					if err != nil {
 						return err
 					}
@@ -137,7 +137,7 @@ func TestRefusals(t *testing.T) {
 					return err
 				}},
 				{name: "expired peek", want: ErrExpired, act: func(ctx context.Context, s *Store, clk *clock) error {
-					tok, err := s.Issue(ctx, "maria", wf, digest, time.Minute)
+					tok, err := s.Issue(ctx, "maria", wf, "run-1", digest, time.Minute)
 					if err != nil {
 						return err
 					}
@@ -146,7 +146,7 @@ func TestRefusals(t *testing.T) {
 					return err
 				}},
 				{name: "other workflow", want: ErrMismatch, act: func(ctx context.Context, s *Store, _ *clock) error {
-					tok, err := s.Issue(ctx, "maria", wf, digest, time.Hour)
+					tok, err := s.Issue(ctx, "maria", wf, "run-1", digest, time.Hour)
 					if err != nil {
 						return err
 					}
@@ -161,7 +161,7 @@ func TestRefusals(t *testing.T) {
 					return err
 				}},
 				{name: "other digest", want: ErrMismatch, act: func(ctx context.Context, s *Store, _ *clock) error {
-					tok, err := s.Issue(ctx, "maria", wf, digest, time.Hour)
+					tok, err := s.Issue(ctx, "maria", wf, "run-1", digest, time.Hour)
 					if err != nil {
 						return err
 					}
@@ -169,7 +169,7 @@ func TestRefusals(t *testing.T) {
 					return err
 				}},
 				{name: "used", want: ErrUsed, act: func(ctx context.Context, s *Store, _ *clock) error {
-					tok, err := s.Issue(ctx, "maria", wf, digest, time.Hour)
+					tok, err := s.Issue(ctx, "maria", wf, "run-1", digest, time.Hour)
 					if err != nil {
 						return err
 					}
@@ -211,7 +211,7 @@ func TestIssueValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := s.Issue(ctx, tt.person, tt.workflow, tt.dgst, tt.ttl)
+			_, err := s.Issue(ctx, tt.person, tt.workflow, "run-1", tt.dgst, tt.ttl)
 			assert.ErrorContains(t, err, tt.want)
 		})
 	}
@@ -232,7 +232,7 @@ func TestTokensAreUnique(t *testing.T) {
 	defer s.Close()
 	seen := map[string]bool{}
 	for range 50 {
-		tok, err := s.Issue(ctx, "maria", wf, digest, time.Hour)
+		tok, err := s.Issue(ctx, "maria", wf, "run-1", digest, time.Hour)
 		require.NoError(t, err)
 		require.False(t, seen[tok])
 		seen[tok] = true
@@ -244,7 +244,7 @@ func TestConcurrentRedeemExactlyOneWins(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := b.open(t, nil)
-			tok, err := s.Issue(ctx, "maria", wf, digest, time.Hour)
+			tok, err := s.Issue(ctx, "maria", wf, "run-1", digest, time.Hour)
 			require.NoError(t, err)
 
 			const n = 16
@@ -271,5 +271,36 @@ func TestConcurrentRedeemExactlyOneWins(t *testing.T) {
 			}
 			assert.Equal(t, 1, wins)
 		})
+	}
+}
+
+func TestClaimsCheckBindsRun(t *testing.T) {
+	c := Claims{PersonID: "maria", WorkflowID: "wf", RunID: "run-1", ActionDigest: "sha256:a"}
+	tests := []struct {
+		name            string
+		wf, run, digest string
+		wantErr         bool
+	}{
+		{"same", "wf", "run-1", "sha256:a", false},
+		{"other run", "wf", "run-2", "sha256:a", true},
+		{"other workflow", "wf2", "run-1", "sha256:a", true},
+		{"other digest", "wf", "run-1", "sha256:b", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := c.Check(tt.wf, tt.run, tt.digest)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Check = %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && !errors.Is(err, ErrMismatch) {
+				t.Fatalf("Check = %v, want ErrMismatch", err)
+			}
+		})
+	}
+	if UpdateID("tok-a") == UpdateID("tok-b") || UpdateID("tok-a") != UpdateID("tok-a") {
+		t.Fatal("UpdateID must be stable per token and differ between tokens")
+	}
+	if strings.Contains(UpdateID("tok-a"), hash("tok-a")[:32]) {
+		t.Fatal("UpdateID must not reveal the stored hash")
 	}
 }

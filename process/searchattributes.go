@@ -1,6 +1,12 @@
-package workflows
+// Package process holds what every business process shares with the
+// platform: the task queue and the custom search attributes the Temporal UI,
+// the inbox and operators filter by. It knows no process.
+package process
 
 import "go.temporal.io/sdk/temporal"
+
+// TaskQueue is the default task queue every workflow of ours runs on.
+const TaskQueue = "execution-orchestrator"
 
 // Custom search attributes. They are registered by the dev server from
 // temporal-dev.yaml and by the test harness; on another cluster an operator
@@ -24,6 +30,3 @@ var SearchAttributeTypes = map[string]string{
 	"EOOutcome":          "Keyword",
 	"EOPendingApprovers": "KeywordList",
 }
-
-// ProcessVendorPayment is the EOProcess value of a VendorPayment.
-const ProcessVendorPayment = "vendor-payment"

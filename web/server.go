@@ -12,19 +12,22 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.temporal.io/api/serviceerror"
 	tclient "go.temporal.io/sdk/client"
 
+	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
-	"github.com/execution-orchestrator/orchestrator/workflows"
+	"github.com/execution-orchestrator/orchestrator/proof"
 )
 
 //go:embed templates/*.html
@@ -33,8 +36,10 @@ var templateFS embed.FS
 // Workflows is what the web app needs from Temporal.
 type Workflows interface {
 	PendingApprovals(ctx context.Context, personID string) ([]client.PendingApproval, error)
-	Status(ctx context.Context, workflowID string) (workflows.VendorPaymentStatus, error)
-	Approve(ctx context.Context, workflowID string, req workflows.ApprovalRequest) error
+	Status(ctx context.Context, workflowID string) (approvals.Status, error)
+	// Approve sends a decision; a non-empty updateID makes a retry the
+	// same Update.
+	Approve(ctx context.Context, workflowID, updateID string, req approvals.Request) error
 }
 
 // LinkTokens is what the web app needs from the link token store.
@@ -44,7 +49,8 @@ type LinkTokens interface {
 }
 
 // Config configures a Server. Temporal or Workflows is required; Directory is
-// required; Links may be nil (emailed links are then refused).
+// required; Links may be nil (emailed links are then refused). Exactly one
+// of OIDC and DevIdentity says how people sign in.
 type Config struct {
 	Temporal  tclient.Client
 	Workflows Workflows // overrides Temporal; tests pass a fake here
@@ -52,34 +58,66 @@ type Config struct {
 	Links     *linktoken.Store
 	Logger    *slog.Logger
 	Now       func() time.Time
-	// Auth says who is signed in; nil means DevSessions (the person picker).
-	Auth Authenticator
-	// SecretKey signs session and CSRF cookies; empty means a random key,
-	// so sessions end when the process restarts.
+	// BaseURL is the URL people open, scheme://host[:port]. Requests naming
+	// another Host are refused (421), which stops DNS-rebinding pages from
+	// talking to the app; an https BaseURL turns on Secure cookies. Empty
+	// skips the Host check: only for tests on random ports.
+	BaseURL string
+	// OIDC turns on OpenID Connect sign-in.
+	OIDC *OIDCConfig
+	// DevIdentity serves the development person picker, where anyone can
+	// act as anyone; every page then carries a warning banner.
+	DevIdentity bool
+	// ReadRoles are the roles whose holders may read any payment; nil means
+	// DefaultReadRoles. Everyone else sees only payments they are involved
+	// in (awaited, decided, or requested).
+	ReadRoles []string
+	// SecretKey signs session, login and CSRF cookies; empty means a random
+	// key, so sessions end when the process restarts.
 	SecretKey []byte
-	// SecureCookies sets the Secure flag; turn on behind HTTPS.
+	// SecureCookies sets the Secure flag even when BaseURL is not https
+	// (say, TLS ends at a proxy that forwards plain HTTP).
 	SecureCookies bool
+	// Signer is the web app's key: it signs the assertion of every decision
+	// made here (method oidc, link or dev), which the workflow verifies.
+	Signer *proof.Signer
 }
+
+// DefaultReadRoles are the finance roles that may read every payment.
+func DefaultReadRoles() []string { return []string{"finance-manager", "cfo", "controller"} }
 
 // Server serves the approval app.
 type Server struct {
-	wf     Workflows
-	dir    *policy.Directory
-	links  LinkTokens
-	log    *slog.Logger
-	now    func() time.Time
-	auth   Authenticator
-	csrf   csrf
-	tmpl   map[string]*template.Template
-	handle http.Handler
+	wf        Workflows
+	dir       *policy.Directory
+	links     LinkTokens
+	log       *slog.Logger
+	now       func() time.Time
+	auth      Authenticator
+	oidc      *OIDC // nil with DevIdentity
+	dev       bool
+	readRoles []string
+	signer    *proof.Signer
+	host      string // allowed Host header, normalized; "" allows any
+	scheme    string
+	csrf      csrf
+	tmpl      map[string]*template.Template
+	handle    http.Handler
 }
 
-// New builds a Server.
+// New builds a Server. It does not contact the OpenID provider; the first
+// sign-in does.
 func New(cfg Config) (*Server, error) {
 	if cfg.Directory == nil {
 		return nil, errors.New("web: Config.Directory is required")
 	}
-	s := &Server{dir: cfg.Directory, log: cfg.Logger, now: cfg.Now, auth: cfg.Auth, wf: cfg.Workflows}
+	switch {
+	case cfg.OIDC == nil && !cfg.DevIdentity:
+		return nil, errors.New("web: no sign-in configured: set Config.OIDC (OpenID Connect) or Config.DevIdentity (development person picker)")
+	case cfg.OIDC != nil && cfg.DevIdentity:
+		return nil, errors.New("web: Config.OIDC and Config.DevIdentity are mutually exclusive: the person picker would bypass OpenID Connect")
+	}
+	s := &Server{dir: cfg.Directory, log: cfg.Logger, now: cfg.Now, wf: cfg.Workflows, dev: cfg.DevIdentity, readRoles: cfg.ReadRoles, signer: cfg.Signer}
 	if s.wf == nil {
 		if cfg.Temporal == nil {
 			return nil, errors.New("web: Config.Temporal is required")
@@ -95,14 +133,32 @@ func New(cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.readRoles == nil {
+		s.readRoles = DefaultReadRoles()
+	}
+	var base *url.URL
+	if cfg.BaseURL != "" {
+		var err error
+		if base, err = parseBaseURL(cfg.BaseURL); err != nil {
+			return nil, err
+		}
+		s.scheme, s.host = base.Scheme, normalHost(base.Host, base.Scheme)
+	}
+	secure := cfg.SecureCookies || s.scheme == "https"
 	key := cfg.SecretKey
 	if len(key) == 0 {
 		key = []byte(randomString(32))
 	}
-	if s.auth == nil {
-		s.auth = NewDevSessions(key, func(id string) bool { _, ok := cfg.Directory.Person(id); return ok }, cfg.SecureCookies)
+	if cfg.DevIdentity {
+		s.auth = NewDevSessions(key, func(id string) bool { _, ok := cfg.Directory.Person(id); return ok }, secure, s.now)
+	} else {
+		o, err := newOIDC(*cfg.OIDC, base, cfg.Directory, key, secure, s.now, s.log)
+		if err != nil {
+			return nil, err
+		}
+		s.oidc, s.auth = o, o
 	}
-	s.csrf = csrf{key: key, secure: cfg.SecureCookies}
+	s.csrf = csrf{key: key, secure: secure}
 	var err error
 	if s.tmpl, err = parseTemplates(); err != nil {
 		return nil, err
@@ -113,22 +169,96 @@ func New(cfg Config) (*Server, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /{$}", s.picker)
-	mux.HandleFunc("POST /session", s.signIn)
-	mux.HandleFunc("POST /session/end", s.signOut)
+	if cfg.DevIdentity {
+		mux.HandleFunc("GET /{$}", s.picker)
+		mux.HandleFunc("POST /session", s.signIn)
+		mux.HandleFunc("POST /session/end", s.signOut)
+	} else {
+		// No picker: "/" and POST /session fall through to sign-in or 404.
+		mux.HandleFunc("GET /{$}", s.home)
+		mux.HandleFunc("GET /login", s.oidcLogin)
+		mux.HandleFunc("GET "+callbackPath, s.oidcCallback)
+		mux.HandleFunc("POST /logout", s.oidcLogout)
+	}
 	mux.HandleFunc("GET /inbox", s.inbox)
 	mux.HandleFunc("GET /approvals/{workflowId}", s.detail)
 	mux.HandleFunc("POST /approvals/{workflowId}", s.decide)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, http.StatusNotFound, "Not found", "There is no page at "+r.URL.Path+".")
+		s.fail(w, r, http.StatusNotFound, "Not found", "There is no page at "+shorten(r.URL.Path, 200)+".")
 	})
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, "Cross-site request refused", "This form was submitted from another site. Open the page here and try again.")
 	}))
-	s.handle = securityHeaders(cop.Handler(mux))
+	s.handle = securityHeaders(s.checkHost(limitBody(cop.Handler(mux))))
 	return s, nil
+}
+
+// parseBaseURL accepts scheme://host[:port] with an optional "/": the app
+// serves at the root, and emailed links are built from this URL.
+func parseBaseURL(v string) (*url.URL, error) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("web: Config.BaseURL: %q must be http(s)://host[:port] with no path", v)
+	}
+	u.Path = ""
+	return u, nil
+}
+
+// normalHost lower-cases a host[:port] and drops the scheme's default port,
+// so "Example.com:443" and "example.com" name the same https server.
+func normalHost(host, scheme string) string {
+	host = strings.ToLower(host)
+	if scheme == "https" {
+		return strings.TrimSuffix(host, ":443")
+	}
+	return strings.TrimSuffix(host, ":80")
+}
+
+// checkHost refuses requests for any host but BaseURL's. /healthz is exempt:
+// probes address the pod or container directly and it reveals nothing.
+func (s *Server) checkHost(next http.Handler) http.Handler {
+	if s.host == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && normalHost(r.Host, s.scheme) != s.host {
+			// Plain text: the page template would set cookies for a host we
+			// do not serve.
+			http.Error(w, "misdirected request: this server answers only for "+s.host, http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// maxFormBytes bounds every request body; forms here are a few kilobytes.
+const maxFormBytes = 64 << 10
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// NewHTTPServer wraps the app's handler in an http.Server whose timeouts and
+// header limit suit it: slow or idle clients are cut off, while the longest
+// handler (a decision waiting up to 20s for the workflow) still finishes.
+// The caller sets Addr or serves on its own listener.
+func NewHTTPServer(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
 }
 
 // Handler returns the app's HTTP handler.
@@ -153,8 +283,8 @@ func (t temporalWorkflows) PendingApprovals(ctx context.Context, personID string
 	return client.PendingApprovals(ctx, t.c, personID)
 }
 
-func (t temporalWorkflows) Status(ctx context.Context, workflowID string) (workflows.VendorPaymentStatus, error) {
-	st, err := client.VendorPaymentStatus(ctx, t.c, workflowID)
+func (t temporalWorkflows) Status(ctx context.Context, workflowID string) (approvals.Status, error) {
+	st, err := client.ApprovalStatus(ctx, t.c, workflowID)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return st, fmt.Errorf("%w: %w", errNotFound, err)
@@ -162,8 +292,8 @@ func (t temporalWorkflows) Status(ctx context.Context, workflowID string) (workf
 	return st, err
 }
 
-func (t temporalWorkflows) Approve(ctx context.Context, workflowID string, req workflows.ApprovalRequest) error {
-	return client.Approve(ctx, t.c, workflowID, req)
+func (t temporalWorkflows) Approve(ctx context.Context, workflowID, updateID string, req approvals.Request) error {
+	return client.ApproveOnce(ctx, t.c, workflowID, updateID, req)
 }
 
 // Bounds on how long a person waits: queries and Updates wait for a worker,
@@ -194,21 +324,80 @@ func (s *Server) personView(id string) personView {
 
 // page is what every template gets.
 type page struct {
-	Title   string
-	Me      *personView
-	CanSign bool // the authenticator lets the app sign people out
-	CSRF    string
-	Data    any
+	Title       string
+	Me          *personView
+	SignOutPath string // where the sign-out form posts
+	SignInPath  string
+	DevIdentity bool // show the development sign-in warning
+	CSRF        string
+	Data        any
 }
 
 func (s *Server) newPage(w http.ResponseWriter, r *http.Request, title string, me string) page {
-	p := page{Title: title, CSRF: s.csrf.token(w, r)}
+	p := page{Title: title, CSRF: s.csrf.token(w, r), DevIdentity: s.dev, SignInPath: s.signInURL(""), SignOutPath: "/logout"}
 	if me != "" {
 		v := s.personView(me)
 		p.Me = &v
 	}
-	_, p.CanSign = s.auth.(SessionStarter)
+	if s.dev {
+		p.SignOutPath = "/session/end"
+	}
 	return p
+}
+
+// signInURL is where a person who is not signed in goes, coming back to
+// next (a local path) afterwards.
+func (s *Server) signInURL(next string) string {
+	u := "/login"
+	if s.dev {
+		u = "/"
+	}
+	if next != "" {
+		u += "?next=" + url.QueryEscape(next)
+	}
+	return u
+}
+
+// Caps on form and query fields; a longer value is refused naming the
+// field, before anything else looks at it.
+const (
+	maxComment  = 2000
+	maxDigest   = 80
+	maxDecision = 16
+	maxToken    = 128
+	maxNext     = 512
+	maxCSRF     = 128
+	maxPersonID = 64
+)
+
+// parseForm reads a POSTed form and refuses it (400, naming the field) when
+// it cannot be read or a field is longer than its cap. It reports whether
+// the handler may go on.
+func (s *Server) parseForm(w http.ResponseWriter, r *http.Request, caps map[string]int) bool {
+	if err := r.ParseForm(); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "Bad form", "The form could not be read (too large or malformed).")
+		return false
+	}
+	if msg := tooLong(r.PostForm, caps); msg != "" {
+		s.fail(w, r, http.StatusBadRequest, "Bad form", msg)
+		return false
+	}
+	return true
+}
+
+// tooLong names the first (alphabetically, so the message is stable) field
+// with a value over its cap, counting characters as a browser's maxlength
+// does (a submitted CRLF is one line break), or "".
+func tooLong(form url.Values, caps map[string]int) string {
+	names := slices.Sorted(maps.Keys(caps))
+	for _, name := range names {
+		for _, v := range form[name] {
+			if n := utf8.RuneCountInString(v) - strings.Count(v, "\r\n"); n > caps[name] {
+				return fmt.Sprintf("%s: longer than %d characters.", name, caps[name])
+			}
+		}
+	}
+	return ""
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
@@ -249,6 +438,10 @@ func (s *Server) picker(w http.ResponseWriter, r *http.Request) {
 		people = append(people, s.personView(p.ID))
 	}
 	next := r.URL.Query().Get("next")
+	if len(next) > maxNext {
+		s.fail(w, r, http.StatusBadRequest, "Bad request", fmt.Sprintf("next: longer than %d characters.", maxNext))
+		return
+	}
 	if !localPath(next) {
 		next = ""
 	}
@@ -264,6 +457,9 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	st, ok := s.auth.(SessionStarter)
 	if !ok {
 		s.fail(w, r, http.StatusNotFound, "Not available", "Sign-in is handled elsewhere.")
+		return
+	}
+	if !s.parseForm(w, r, map[string]int{"person": maxPersonID, "next": maxNext, csrfField: maxCSRF}) {
 		return
 	}
 	if !s.csrf.valid(r) {
@@ -284,6 +480,9 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
+	if !s.parseForm(w, r, map[string]int{csrfField: maxCSRF}) {
+		return
+	}
 	if !s.csrf.valid(r) {
 		s.fail(w, r, http.StatusForbidden, "Form expired", "The form's security token is missing or wrong. Reload the page and try again.")
 		return
@@ -295,18 +494,18 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 }
 
 type inboxRow struct {
-	WorkflowID string
-	InvoiceID  string
-	Vendor     string
-	Amount     string
-	Waiting    string
-	Problem    string
+	WorkflowID  string
+	BusinessKey string
+	Title       string
+	Amount      string
+	Waiting     string
+	Problem     string
 }
 
 func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 	me, ok := s.auth.Person(r)
 	if !ok {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		http.Redirect(w, r, s.signInURL(""), http.StatusSeeOther)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
@@ -320,7 +519,7 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	rows := make([]inboxRow, 0, len(items))
 	for _, it := range items {
-		row := inboxRow{WorkflowID: it.WorkflowID, InvoiceID: it.InvoiceID, Vendor: it.VendorName, Problem: it.StatusError}
+		row := inboxRow{WorkflowID: it.WorkflowID, BusinessKey: it.BusinessKey, Title: it.Title, Problem: it.StatusError}
 		if it.Currency != "" {
 			row.Amount = money(it.AmountMinor, it.Currency)
 		}
@@ -343,7 +542,8 @@ type approvalView struct {
 
 type detailView struct {
 	WorkflowID     string
-	Status         workflows.VendorPaymentStatus
+	Status         approvals.Status
+	Fields         []actionField // the action, field by field
 	Amount         string
 	Pending        []personView
 	Approvals      []approvalView
@@ -398,11 +598,15 @@ func linkRefusal(err error) string {
 func (s *Server) detail(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("workflowId")
 	token := r.URL.Query().Get("token")
+	if len(token) > maxToken {
+		s.fail(w, r, http.StatusBadRequest, "Bad link", fmt.Sprintf("token: longer than %d characters.", maxToken))
+		return
+	}
 	me, code, why := s.identity(r, id, token)
 	switch code {
 	case 0:
 	case http.StatusUnauthorized:
-		http.Redirect(w, r, "/?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
+		http.Redirect(w, r, s.signInURL(r.URL.Path), http.StatusSeeOther)
 		return
 	default:
 		s.fail(w, r, code, "Link refused", why)
@@ -414,7 +618,7 @@ func (s *Server) detail(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Token, v.ViaLink = token, token != ""
 	switch d := r.URL.Query().Get("recorded"); d {
-	case workflows.DecisionApprove, workflows.DecisionReject:
+	case approvals.DecisionApprove, approvals.DecisionReject:
 		v.Recorded = d
 	}
 	s.renderDetail(w, r, http.StatusOK, me, v)
@@ -433,12 +637,17 @@ func (s *Server) loadDetail(w http.ResponseWriter, r *http.Request, id, me strin
 		s.fail(w, r, http.StatusBadGateway, "Payment unavailable", "Could not read the payment's status: "+err.Error())
 		return detailView{}, false
 	}
+	if !s.mayRead(me, st) {
+		s.log.WarnContext(r.Context(), "payment details refused", "workflowId", id, "person", me)
+		// Nothing of the payment goes on this page: not even its invoice.
+		s.fail(w, r, http.StatusForbidden, "Not allowed", "You are not involved in this payment, so its details are not shown to you. Ask finance if you need them.")
+		return detailView{}, false
+	}
 	v := detailView{WorkflowID: id, Status: st}
-	if st.Action != nil {
-		v.Amount = money(st.Action.AmountMinor, st.Action.Currency)
-	} else if st.Currency != "" {
+	if st.Currency != "" {
 		v.Amount = money(st.AmountMinor, st.Currency)
 	}
+	v.Fields = actionFields("", st.Action)
 	for _, p := range st.PendingApprovers {
 		v.Pending = append(v.Pending, s.personView(p))
 	}
@@ -453,7 +662,7 @@ func (s *Server) loadDetail(w http.ResponseWriter, r *http.Request, id, me strin
 		v.Waiting = ago(s.now().Sub(*st.AwaitingSince))
 	}
 	switch {
-	case st.Stage != workflows.StageAwaitingApproval:
+	case st.Stage != approvals.StageAwaitingApproval:
 		v.WhyNot = "This payment is not waiting for approval."
 	case st.ActionDigest == "":
 		v.WhyNot = "The payment has no action digest yet; reload in a moment."
@@ -465,17 +674,58 @@ func (s *Server) loadDetail(w http.ResponseWriter, r *http.Request, id, me strin
 	return v, true
 }
 
+// mayRead says whether me may see a payment's details: who is awaited, who
+// decided (or was decided for), who requested it, and finance readers. The
+// page shows beneficiaries and bank details, so it is not for everyone who
+// can sign in.
+func (s *Server) mayRead(me string, st approvals.Status) bool {
+	if me == "" {
+		return false
+	}
+	if slices.Contains(st.PendingApprovers, me) {
+		return true
+	}
+	for _, a := range st.Approvals {
+		if a.Approver == me || a.OnBehalfOf == me {
+			return true
+		}
+	}
+	if strings.EqualFold(requesterID(st.RequestedBy), me) {
+		return true
+	}
+	for _, role := range s.readRoles {
+		if s.dir.HasRole(me, role) {
+			return true
+		}
+	}
+	return false
+}
+
+// requesterID strips the channel a request came through ("cli:ana" is ana);
+// a prefix counts as a channel when it looks like a URI scheme.
+func requesterID(by string) string {
+	i := strings.IndexByte(by, ':')
+	if i <= 0 {
+		return by
+	}
+	for j, c := range by[:i] {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (j == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return by
+		}
+	}
+	return by[i+1:]
+}
+
 func (s *Server) renderDetail(w http.ResponseWriter, r *http.Request, status int, me string, v detailView) {
-	pg := s.newPage(w, r, "Payment "+v.Status.InvoiceID, me)
+	pg := s.newPage(w, r, v.Status.Title, me)
 	pg.Data = v
 	s.render(w, r, status, "detail", pg)
 }
 
 func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("workflowId")
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		s.fail(w, r, http.StatusBadRequest, "Bad form", "The form could not be read.")
+	if !s.parseForm(w, r, map[string]int{"decision": maxDecision, "actionDigest": maxDigest, "comment": maxComment, "token": maxToken, csrfField: maxCSRF}) {
 		return
 	}
 	decision := r.PostFormValue("decision")
@@ -483,34 +733,37 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	comment := strings.TrimSpace(r.PostFormValue("comment"))
 	token := r.PostFormValue("token")
 	switch {
-	case decision != workflows.DecisionApprove && decision != workflows.DecisionReject:
+	case decision != approvals.DecisionApprove && decision != approvals.DecisionReject:
 		s.fail(w, r, http.StatusBadRequest, "Bad form", fmt.Sprintf("decision: %q is not approve or reject.", decision))
 		return
 	case digest == "":
 		s.fail(w, r, http.StatusBadRequest, "Bad form", "actionDigest: missing; reload the payment page.")
 		return
-	case len(comment) > 2000:
-		s.fail(w, r, http.StatusBadRequest, "Bad form", "comment: longer than 2000 characters.")
-		return
 	}
 
-	var me string
+	var (
+		me     string
+		claims linktoken.Claims
+	)
+	method := s.proofMethod()
 	if token != "" {
 		// The link token is a secret a cross-site page cannot know, so it
-		// stands in for the CSRF field; it is consumed before anything else.
+		// stands in for the CSRF field. It is checked now and redeemed only
+		// once the workflow accepted the decision, so a refusal (or a lost
+		// answer) does not burn it.
 		if s.links == nil {
 			s.fail(w, r, http.StatusForbidden, "Link refused", "Approval links are not enabled on this server.")
 			return
 		}
-		c, err := s.links.Redeem(r.Context(), token, id, digest)
-		if err != nil {
+		var err error
+		if claims, err = s.links.Peek(r.Context(), token); err != nil {
 			s.log.WarnContext(r.Context(), "link token refused", "workflowId", id, "err", err)
 			s.fail(w, r, http.StatusForbidden, "Link refused", linkRefusal(err))
 			return
 		}
 		// The link admits this one decision only: it does not sign the
 		// person in, so a forwarded or scanned link never opens their inbox.
-		me = c.PersonID
+		me, method = claims.PersonID, proof.MethodLink
 	} else {
 		var ok bool
 		if me, ok = s.auth.Person(r); !ok {
@@ -523,11 +776,39 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	req := workflows.ApprovalRequest{Decision: decision, Approver: me, Comment: comment, ActionDigest: digest}
 	// Without a worker an Update waits forever; a person should not.
 	ctx, cancel := context.WithTimeout(r.Context(), decideTimeout)
 	defer cancel()
-	err := s.wf.Approve(ctx, id, req)
+	st, err := s.wf.Status(ctx, id)
+	if err != nil {
+		s.fail(w, r, http.StatusBadGateway, "Action unavailable", "Could not read what is awaiting a decision: "+err.Error())
+		return
+	}
+	if token != "" {
+		if err := claims.Check(id, st.RunID, digest); err != nil {
+			s.fail(w, r, http.StatusForbidden, "Link refused", linkRefusal(err))
+			return
+		}
+	}
+	req := approvals.Request{Decision: decision, Approver: me, Comment: comment, ActionDigest: digest}
+	// The web app vouches for who is signed in: it signs an assertion of
+	// this decision, bound to the run, slot and digest, which the workflow
+	// verifies. The typed identity alone would be a claim.
+	if req.Proof, err = s.sign(me, method, st, req); err != nil {
+		s.log.ErrorContext(r.Context(), "sign decision", "workflowId", id, "err", err)
+		s.fail(w, r, http.StatusInternalServerError, "Decision not sent", "The web app could not sign your decision.")
+		return
+	}
+	updateID := ""
+	if token != "" {
+		updateID = linktoken.UpdateID(token)
+	}
+	err = s.wf.Approve(ctx, id, updateID, req)
+	if err == nil && token != "" {
+		if _, rerr := s.links.Redeem(r.Context(), token, id, digest); rerr != nil && !errors.Is(rerr, linktoken.ErrUsed) {
+			s.log.WarnContext(r.Context(), "redeem link token after accepted decision", "workflowId", id, "err", rerr)
+		}
+	}
 	if err == nil {
 		s.log.InfoContext(r.Context(), "decision recorded", "workflowId", id, "approver", me, "decision", decision, "actionDigest", digest, "viaLink", token != "")
 		if token != "" {
@@ -563,6 +844,33 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// proofLifetime bounds an assertion the web app signs: long enough to reach
+// the workflow, too short to be worth stealing.
+const proofLifetime = 5 * time.Minute
+
+// proofMethod says how the app knows who is signed in, for the assertions
+// it signs: the authenticator names it (OIDC: "oidc"); the development
+// picker is "dev", which only a dev stack's trust accepts.
+func (s *Server) proofMethod() string {
+	if m, ok := s.auth.(interface{ ProofMethod() string }); ok {
+		return m.ProofMethod()
+	}
+	return proof.MethodDev
+}
+
+// sign makes the assertion that me decided req on the slot awaited now.
+func (s *Server) sign(me, method string, st approvals.Status, req approvals.Request) (string, error) {
+	if s.signer == nil {
+		return "", errors.New("web: no signing key configured")
+	}
+	now := s.now().UTC()
+	return s.signer.Sign(proof.Assertion{
+		Kind: proof.KindApproval, WorkflowID: st.WorkflowID, RunID: st.RunID, Slot: st.AwaitingSlot,
+		ActionDigest: req.ActionDigest, Decision: req.Decision, Subject: me, Method: method,
+		IssuedAt: now, ExpiresAt: now.Add(proofLifetime),
+	})
+}
+
 // localPath accepts only same-site paths, so "next" cannot redirect away.
 // Browsers drop tabs and newlines from URLs, so "/\t/evil.example" would
 // become "//evil.example": any control character or space is refused.
@@ -578,6 +886,36 @@ func localPath(p string) bool {
 }
 
 // ---- formatting ----
+
+// actionField is one field of an action as approvers read it.
+type actionField struct{ Name, Value string }
+
+// actionFields flattens an action (decoded JSON) into sorted name/value
+// pairs, nested objects as "beneficiary.iban": the page shows every field
+// of what will execute, for any process, without knowing its type.
+func actionFields(prefix string, v any) []actionField {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		var out []actionField
+		for _, k := range keys {
+			name := k
+			if prefix != "" {
+				name = prefix + "." + k
+			}
+			out = append(out, actionFields(name, x[k])...)
+		}
+		return out
+	default:
+		return []actionField{{Name: prefix, Value: fmt.Sprint(x)}}
+	}
+}
 
 func money(minor int64, currency string) string {
 	return policy.FormatAmount(minor) + " " + currency

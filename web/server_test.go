@@ -19,16 +19,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/execution-orchestrator/orchestrator/action"
+	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/client"
-	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
-	"github.com/execution-orchestrator/orchestrator/workflows"
+	"github.com/execution-orchestrator/orchestrator/proof"
 )
 
 const (
 	wfID   = "vendor-payment-INV-1001"
+	runID  = "run-1"
 	digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 )
 
@@ -37,19 +37,22 @@ var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 // fakeWorkflows keeps one awaiting payment and records decisions.
 type fakeWorkflows struct {
 	mu        sync.Mutex
-	status    map[string]workflows.VendorPaymentStatus
-	approveFn func(workflowID string, req workflows.ApprovalRequest) error
-	calls     []workflows.ApprovalRequest
+	status    map[string]approvals.Status
+	approveFn func(workflowID string, req approvals.Request) error
+	calls     []approvals.Request
 }
 
 func newFake() *fakeWorkflows {
 	since := t0
-	return &fakeWorkflows{status: map[string]workflows.VendorPaymentStatus{wfID: {
-		Stage: workflows.StageAwaitingApproval, InvoiceID: "INV-1001", RequestedBy: "ana", ActionDigest: digest,
-		Action: &action.Payment{
-			Kind: action.KindVendorPayment, InvoiceID: "INV-1001", VendorID: "V-7", VendorName: "Acme <Tools> & Co",
-			AmountMinor: 4800000, Currency: "EUR", Reference: "Invoice INV-1001",
-			Beneficiary: erp.BankAccount{IBAN: "DE89370400440532013000", BIC: "COBADEFFXXX", AccountHolder: "Acme Tools GmbH"},
+	return &fakeWorkflows{status: map[string]approvals.Status{wfID: {
+		Process: "vendor-payment", WorkflowID: wfID, BusinessKey: "INV-1001", Title: "Pay 48 000.00 EUR to Acme <Tools> & Co (invoice INV-1001)",
+		RunID: runID, AwaitingSlot: "finance-manager",
+		Stage: approvals.StageAwaitingApproval, RequestedBy: "ana", ActionDigest: digest, Kind: "vendor-payment", Target: "V-7",
+		// As the query answer arrives: the action decoded from JSON.
+		Action: map[string]any{
+			"invoiceId": "INV-1001", "vendorId": "V-7", "vendorName": "Acme <Tools> & Co",
+			"amountMinor": 4800000, "currency": "EUR", "reference": "Invoice INV-1001",
+			"beneficiary": map[string]any{"iban": "DE89370400440532013000", "bic": "COBADEFFXXX", "accountHolder": "Acme Tools GmbH"},
 		},
 		ApprovalReason:   "48 000.00 EUR is above the finance-manager limit of 25 000.00 EUR: finance-manager then cfo",
 		AmountMinor:      4800000,
@@ -66,7 +69,7 @@ func (f *fakeWorkflows) PendingApprovals(_ context.Context, personID string) ([]
 	for id, st := range f.status {
 		for _, p := range st.PendingApprovers {
 			if p == personID {
-				out = append(out, client.PendingApproval{WorkflowID: id, InvoiceID: st.InvoiceID, VendorName: st.Action.VendorName,
+				out = append(out, client.PendingApproval{WorkflowID: id, BusinessKey: st.BusinessKey, Title: st.Title,
 					AmountMinor: st.AmountMinor, Currency: st.Currency, AwaitingSince: st.AwaitingSince, ActionDigest: st.ActionDigest})
 			}
 		}
@@ -74,7 +77,7 @@ func (f *fakeWorkflows) PendingApprovals(_ context.Context, personID string) ([]
 	return out, nil
 }
 
-func (f *fakeWorkflows) Status(_ context.Context, workflowID string) (workflows.VendorPaymentStatus, error) {
+func (f *fakeWorkflows) Status(_ context.Context, workflowID string) (approvals.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st, ok := f.status[workflowID]
@@ -86,7 +89,7 @@ func (f *fakeWorkflows) Status(_ context.Context, workflowID string) (workflows.
 
 // Approve mimics the workflow: a validator checking digest and approver,
 // then recording the decision.
-func (f *fakeWorkflows) Approve(_ context.Context, workflowID string, req workflows.ApprovalRequest) error {
+func (f *fakeWorkflows) Approve(_ context.Context, workflowID, _ string, req approvals.Request) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, req)
@@ -109,17 +112,23 @@ func (f *fakeWorkflows) Approve(_ context.Context, workflowID string, req workfl
 	if idx < 0 {
 		return &client.ApprovalRefusedError{WorkflowID: workflowID, Reason: req.Approver + " is not a pending approver"}
 	}
-	st.Approvals = append(st.Approvals, workflows.Approval{Slot: "finance-manager", Approver: req.Approver, Decision: req.Decision,
+	st.Approvals = append(st.Approvals, approvals.Approval{Slot: "finance-manager", Approver: req.Approver, Decision: req.Decision,
 		Comment: req.Comment, ActionDigest: req.ActionDigest, At: t0.Add(time.Hour)})
 	st.PendingApprovers = []string{"chen"}
 	f.status[workflowID] = st
 	return nil
 }
 
-func (f *fakeWorkflows) decisions() []workflows.ApprovalRequest {
+// decisions are the requests sent, without their proofs (signed anew each
+// time, so not comparable).
+func (f *fakeWorkflows) decisions() []approvals.Request {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]workflows.ApprovalRequest(nil), f.calls...)
+	out := append([]approvals.Request(nil), f.calls...)
+	for i := range out {
+		out[i].Proof = ""
+	}
+	return out
 }
 
 type harness struct {
@@ -131,7 +140,9 @@ type harness struct {
 	c     *http.Client
 }
 
-func newHarness(t *testing.T) *harness {
+// newHarness serves the app with the development person picker, on the
+// same http.Server settings cmd uses; opts adjust the config.
+func newHarness(t *testing.T, opts ...func(*Config)) *harness {
 	t.Helper()
 	dir, err := policy.DefaultDirectory()
 	require.NoError(t, err)
@@ -140,12 +151,27 @@ func newHarness(t *testing.T) *harness {
 	require.NoError(t, err)
 	t.Cleanup(func() { links.Close() })
 	h.links = links
-	s, err := New(Config{Workflows: h.fake, Directory: dir, Links: links, Now: func() time.Time { return h.now }, SecretKey: []byte("test-key")})
+	// Unstarted, so BaseURL (the Host allowlist) knows the random port.
+	h.srv = httptest.NewUnstartedServer(nil)
+	cfg := Config{Workflows: h.fake, Directory: dir, Links: links, Now: func() time.Time { return h.now }, SecretKey: []byte("test-key"),
+		DevIdentity: true, BaseURL: "http://" + h.srv.Listener.Addr().String(), Signer: testSigner(t)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg)
 	require.NoError(t, err)
-	h.srv = httptest.NewServer(s.Handler())
+	h.srv.Config = NewHTTPServer(s.Handler())
+	h.srv.Start()
 	t.Cleanup(h.srv.Close)
 	h.c = newClient(t)
 	return h
+}
+
+func testSigner(t *testing.T) *proof.Signer {
+	t.Helper()
+	_, priv, err := proof.GenerateKey()
+	require.NoError(t, err)
+	return proof.NewSigner(priv)
 }
 
 func newClient(t *testing.T) *http.Client {
@@ -338,7 +364,7 @@ func TestDecideWithSession(t *testing.T) {
 	r := h.post(h.c, "/approvals/"+wfID, url.Values{"csrf": {csrf}, "decision": {"approve"}, "actionDigest": {digest}, "comment": {"  looks right  "}})
 	require.Equal(t, http.StatusSeeOther, r.code, r.body)
 	assert.Equal(t, "/approvals/"+wfID+"?recorded=approve", r.location)
-	assert.Equal(t, []workflows.ApprovalRequest{{Decision: "approve", Approver: "maria", Comment: "looks right", ActionDigest: digest}}, h.fake.decisions())
+	assert.Equal(t, []approvals.Request{{Decision: "approve", Approver: "maria", Comment: "looks right", ActionDigest: digest}}, h.fake.decisions())
 
 	r = h.get(h.c, r.location)
 	require.Equal(t, http.StatusOK, r.code)
@@ -354,7 +380,7 @@ func TestDecideRefusals(t *testing.T) {
 		name      string
 		form      func(csrf string) url.Values
 		header    []string
-		approveFn func(string, workflows.ApprovalRequest) error
+		approveFn func(string, approvals.Request) error
 		wantCode  int
 		wantBody  string
 		wantCalls int
@@ -377,12 +403,12 @@ func TestDecideRefusals(t *testing.T) {
 		{name: "missing digest", wantCode: http.StatusBadRequest, wantBody: "actionDigest: missing",
 			form: func(c string) url.Values { return url.Values{"csrf": {c}, "decision": {"approve"}} }},
 		{name: "workflow finished", wantCode: http.StatusConflict, wantBody: "no longer waiting", wantCalls: 1,
-			approveFn: func(string, workflows.ApprovalRequest) error { return client.ErrNotRunning },
+			approveFn: func(string, approvals.Request) error { return client.ErrNotRunning },
 			form: func(c string) url.Values {
 				return url.Values{"csrf": {c}, "decision": {"approve"}, "actionDigest": {digest}}
 			}},
 		{name: "temporal down", wantCode: http.StatusBadGateway, wantBody: "may not have been recorded", wantCalls: 1,
-			approveFn: func(string, workflows.ApprovalRequest) error { return errors.New("connection refused") },
+			approveFn: func(string, approvals.Request) error { return errors.New("connection refused") },
 			form: func(c string) url.Values {
 				return url.Values{"csrf": {c}, "decision": {"approve"}, "actionDigest": {digest}}
 			}},
@@ -424,7 +450,7 @@ var tokenFieldRE = regexp.MustCompile(`name="token" value="([^"]+)"`)
 func TestEmailedLink(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	tok, err := h.links.Issue(ctx, "maria", wfID, digest, 24*time.Hour)
+	tok, err := h.links.Issue(ctx, "maria", wfID, runID, digest, 24*time.Hour)
 	require.NoError(t, err)
 
 	// Opening the link (twice, as mail scanners do) shows the page as maria
@@ -443,7 +469,7 @@ func TestEmailedLink(t *testing.T) {
 	// The token stands in for the CSRF field (a cross-site page cannot know it).
 	r := h.post(h.c, "/approvals/"+wfID, url.Values{"token": {tok}, "decision": {"approve"}, "actionDigest": {digest}, "comment": {"via mail"}})
 	require.Equal(t, http.StatusOK, r.code, r.body)
-	assert.Equal(t, []workflows.ApprovalRequest{{Decision: "approve", Approver: "maria", Comment: "via mail", ActionDigest: digest}}, h.fake.decisions())
+	assert.Equal(t, []approvals.Request{{Decision: "approve", Approver: "maria", Comment: "via mail", ActionDigest: digest}}, h.fake.decisions())
 	// The answer shows the result at once ...
 	assert.Contains(t, r.body, "Your approval was recorded")
 
@@ -471,18 +497,18 @@ func TestEmailedLinkRefusals(t *testing.T) {
 			return strings.Repeat("x", 43), "/approvals/" + wfID, digest
 		}, "not valid"},
 		{"expired", func(h *harness) (string, string, string) {
-			tok, err := h.links.Issue(context.Background(), "maria", wfID, digest, time.Minute)
+			tok, err := h.links.Issue(context.Background(), "maria", wfID, runID, digest, time.Minute)
 			require.NoError(h.t, err)
 			h.now = h.now.Add(2 * time.Minute)
 			return tok, "/approvals/" + wfID, digest
 		}, "expired"},
 		{"other workflow", func(h *harness) (string, string, string) {
-			tok, err := h.links.Issue(context.Background(), "maria", "vendor-payment-OTHER", digest, time.Hour)
+			tok, err := h.links.Issue(context.Background(), "maria", "vendor-payment-OTHER", runID, digest, time.Hour)
 			require.NoError(h.t, err)
 			return tok, "/approvals/" + wfID, digest
 		}, "different payment"},
 		{"other digest", func(h *harness) (string, string, string) {
-			tok, err := h.links.Issue(context.Background(), "maria", wfID, "sha256:previous", time.Hour)
+			tok, err := h.links.Issue(context.Background(), "maria", wfID, runID, "sha256:previous", time.Hour)
 			require.NoError(h.t, err)
 			return tok, "/approvals/" + wfID, digest
 		}, "different payment"},
@@ -540,6 +566,264 @@ func TestNewValidatesConfig(t *testing.T) {
 	require.NoError(t, err)
 	_, err = New(Config{Workflows: newFake()})
 	assert.ErrorContains(t, err, "Directory is required")
-	_, err = New(Config{Directory: dir})
+	_, err = New(Config{Directory: dir, DevIdentity: true})
 	assert.ErrorContains(t, err, "Temporal is required")
+
+	oidc := func(mod func(*OIDCConfig)) *OIDCConfig {
+		c := &OIDCConfig{IssuerURL: "https://id.example.com", ClientID: "orchestrator", ClientSecret: "s"}
+		if mod != nil {
+			mod(c)
+		}
+		return c
+	}
+	tests := []struct {
+		name string
+		cfg  Config
+		want string // "" means accepted
+	}{
+		{"neither sign-in", Config{}, "no sign-in configured: set Config.OIDC (OpenID Connect) or Config.DevIdentity"},
+		{"both sign-ins", Config{DevIdentity: true, OIDC: oidc(nil), BaseURL: "https://approvals.example.com"}, "Config.OIDC and Config.DevIdentity are mutually exclusive"},
+		{"dev identity", Config{DevIdentity: true}, ""},
+		{"oidc", Config{OIDC: oidc(nil), BaseURL: "https://approvals.example.com"}, ""},
+		{"oidc on loopback http", Config{OIDC: oidc(func(c *OIDCConfig) { c.IssuerURL = "http://127.0.0.1:5556/dex" }), BaseURL: "http://127.0.0.1:8080"}, ""},
+		{"base url with path", Config{DevIdentity: true, BaseURL: "https://approvals.example.com/app"}, "Config.BaseURL"},
+		{"base url not a url", Config{DevIdentity: true, BaseURL: "approvals.example.com"}, "Config.BaseURL"},
+		{"no issuer", Config{OIDC: oidc(func(c *OIDCConfig) { c.IssuerURL = "" }), BaseURL: "https://a.example.com"}, "OIDC.IssuerURL is required"},
+		{"plain http issuer", Config{OIDC: oidc(func(c *OIDCConfig) { c.IssuerURL = "http://id.example.com" }), BaseURL: "https://a.example.com"}, "OIDC.IssuerURL: \"http://id.example.com\" must use https"},
+		{"no client id", Config{OIDC: oidc(func(c *OIDCConfig) { c.ClientID = " " }), BaseURL: "https://a.example.com"}, "OIDC.ClientID is required"},
+		{"no redirect and no base url", Config{OIDC: oidc(nil)}, "OIDC.RedirectURL is required when Config.BaseURL is empty"},
+		{"redirect elsewhere", Config{OIDC: oidc(func(c *OIDCConfig) { c.RedirectURL = "https://a.example.com/callback" }), BaseURL: "https://a.example.com"}, "OIDC.RedirectURL"},
+		{"redirect on another host", Config{OIDC: oidc(func(c *OIDCConfig) { c.RedirectURL = "https://b.example.com/auth/callback" }), BaseURL: "https://a.example.com"}, "is not on Config.BaseURL"},
+		{"negative session ttl", Config{OIDC: oidc(func(c *OIDCConfig) { c.SessionTTL = -time.Hour }), BaseURL: "https://a.example.com"}, "OIDC.SessionTTL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.Directory, tt.cfg.Workflows = dir, newFake()
+			_, err := New(tt.cfg)
+			if tt.want == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+func TestDevIdentityBanner(t *testing.T) {
+	h := newHarness(t)
+	const banner = "Development sign-in: anyone can act as anyone. Never expose this server."
+	assert.Contains(t, h.get(h.c, "/").body, banner, "picker")
+	h.signIn(h.c, "maria")
+	for _, path := range []string{"/inbox", "/approvals/" + wfID, "/nope"} {
+		assert.Contains(t, h.get(h.c, path).body, banner, path)
+	}
+}
+
+func TestHostAllowlist(t *testing.T) {
+	h := newHarness(t)
+	do := func(host, path string) resp {
+		req, err := http.NewRequest(http.MethodGet, h.srv.URL+path, nil)
+		require.NoError(t, err)
+		req.Host = host
+		r, err := h.c.Do(req)
+		require.NoError(t, err)
+		return read(t, r)
+	}
+	own := strings.TrimPrefix(h.srv.URL, "http://")
+	tests := []struct {
+		host, path string
+		want       int
+	}{
+		{own, "/", http.StatusOK},
+		{strings.ToUpper(own), "/", http.StatusOK},
+		{"evil.example", "/", http.StatusMisdirectedRequest},
+		{"evil.example:" + strings.Split(own, ":")[1], "/inbox", http.StatusMisdirectedRequest},
+		{"localhost:" + strings.Split(own, ":")[1], "/", http.StatusMisdirectedRequest}, // DNS rebinding arrives with the attacker's name
+		{"evil.example", "/healthz", http.StatusOK},                                     // probes use the pod address
+	}
+	for _, tt := range tests {
+		r := do(tt.host, tt.path)
+		assert.Equal(t, tt.want, r.code, "%s %s", tt.host, tt.path)
+		if tt.want == http.StatusMisdirectedRequest {
+			assert.NotContains(t, r.body, "Maria", "nothing of the app is served")
+		}
+	}
+}
+
+func TestCookiesSecureFromBaseURL(t *testing.T) {
+	dir, err := policy.DefaultDirectory()
+	require.NoError(t, err)
+	tests := []struct {
+		base       string
+		override   bool
+		host       string
+		wantSecure bool
+	}{
+		{"https://approvals.example.com", false, "approvals.example.com", true},
+		{"https://approvals.example.com", false, "approvals.example.com:443", true},
+		{"http://127.0.0.1:8080", false, "127.0.0.1:8080", false},
+		{"http://127.0.0.1:8080", true, "127.0.0.1:8080", true},
+	}
+	for _, tt := range tests {
+		s, err := New(Config{Workflows: newFake(), Directory: dir, DevIdentity: true, BaseURL: tt.base, SecureCookies: tt.override})
+		require.NoError(t, err)
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Host = tt.host
+		s.Handler().ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code, tt.base)
+		cookies := rec.Result().Cookies()
+		require.NotEmpty(t, cookies)
+		for _, c := range cookies {
+			assert.Equal(t, tt.wantSecure, c.Secure, "%s: cookie %s", tt.base, c.Name)
+			assert.True(t, c.HttpOnly)
+		}
+	}
+}
+
+func TestNewHTTPServerTimeouts(t *testing.T) {
+	hs := NewHTTPServer(http.NotFoundHandler())
+	assert.NotZero(t, hs.ReadHeaderTimeout)
+	assert.NotZero(t, hs.ReadTimeout)
+	assert.NotZero(t, hs.IdleTimeout)
+	assert.NotZero(t, hs.MaxHeaderBytes)
+	// A decision waits up to decideTimeout for the workflow; the answer must
+	// still be writable after that.
+	assert.Greater(t, hs.WriteTimeout, decideTimeout+readTimeout)
+}
+
+func TestDetailReadAuthorization(t *testing.T) {
+	secrets := []string{"INV-1001", "Acme", "DE89370400440532013000", "48 000.00", digest}
+	tests := []struct {
+		name     string
+		person   string
+		status   func(*approvals.Status)
+		cfg      func(*Config)
+		wantCode int
+	}{
+		{name: "pending approver", person: "maria", wantCode: http.StatusOK},
+		{name: "absent pending approver", person: "omar", wantCode: http.StatusOK},
+		{name: "ceo not involved", person: "sofia", wantCode: http.StatusForbidden},
+		{name: "cfo by role", person: "chen", wantCode: http.StatusOK},
+		{name: "controller by role", person: "ana", wantCode: http.StatusOK},
+		{name: "no finance readers configured", person: "chen", cfg: func(c *Config) { c.ReadRoles = []string{} }, wantCode: http.StatusForbidden},
+		{name: "requester through a channel", person: "sofia", wantCode: http.StatusOK,
+			status: func(st *approvals.Status) { st.RequestedBy = "cli:Sofia" }},
+		{name: "requester with another name", person: "sofia", wantCode: http.StatusForbidden,
+			status: func(st *approvals.Status) { st.RequestedBy = "cli:sofia2" }},
+		{name: "already decided", person: "sofia", wantCode: http.StatusOK,
+			status: func(st *approvals.Status) {
+				st.Approvals = []approvals.Approval{{Slot: "cfo", Approver: "sofia", Decision: "approve", At: t0}}
+			}},
+		{name: "decided for", person: "sofia", wantCode: http.StatusOK,
+			status: func(st *approvals.Status) {
+				st.Approvals = []approvals.Approval{{Slot: "cfo", Approver: "chen", OnBehalfOf: "sofia", Decision: "approve", At: t0}}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var opts []func(*Config)
+			if tt.cfg != nil {
+				opts = append(opts, tt.cfg)
+			}
+			h := newHarness(t, opts...)
+			if tt.status != nil {
+				st := h.fake.status[wfID]
+				tt.status(&st)
+				h.fake.status[wfID] = st
+			}
+			h.signIn(h.c, tt.person)
+			r := h.get(h.c, "/approvals/"+wfID)
+			assert.Equal(t, tt.wantCode, r.code)
+			if tt.wantCode == http.StatusForbidden {
+				assert.Contains(t, r.body, "You are not involved in this payment")
+				for _, s := range secrets {
+					assert.NotContains(t, r.body, s)
+				}
+			} else {
+				assert.Contains(t, r.body, "DE89370400440532013000")
+			}
+		})
+	}
+
+	t.Run("link holder is the person in the token", func(t *testing.T) {
+		h := newHarness(t)
+		tok, err := h.links.Issue(context.Background(), "sofia", wfID, runID, digest, time.Hour)
+		require.NoError(t, err)
+		r := h.get(newClient(t), "/approvals/"+wfID+"?token="+tok)
+		assert.Equal(t, http.StatusForbidden, r.code)
+		for _, s := range secrets {
+			assert.NotContains(t, r.body, s)
+		}
+	})
+
+	t.Run("refused decision does not show the payment", func(t *testing.T) {
+		h := newHarness(t)
+		h.signIn(h.c, "sofia")
+		csrf := csrfOf(t, h.get(h.c, "/inbox").body)
+		r := h.post(h.c, "/approvals/"+wfID, url.Values{"csrf": {csrf}, "decision": {"approve"}, "actionDigest": {digest}})
+		assert.Equal(t, http.StatusForbidden, r.code)
+		assert.NotContains(t, r.body, "DE89370400440532013000")
+	})
+}
+
+func TestRequesterID(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"ana", "ana"}, {"cli:ana", "ana"}, {"web+sso:ana", "ana"}, {"mailto:ana", "ana"},
+		{":ana", ":ana"}, {"1x:ana", "1x:ana"}, {"a b:ana", "a b:ana"}, {"", ""},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, requesterID(tt.in), tt.in)
+	}
+}
+
+func TestFieldCaps(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("x", n) }
+	decide := func(mod func(url.Values)) url.Values {
+		v := url.Values{"decision": {"approve"}, "actionDigest": {digest}, "comment": {"ok"}}
+		mod(v)
+		return v
+	}
+	tests := []struct {
+		name, method, path string
+		form               url.Values
+		want               string
+	}{
+		{"decision", http.MethodPost, "/approvals/" + wfID, decide(func(v url.Values) { v.Set("decision", long(17)) }), "decision: longer than 16 characters."},
+		{"actionDigest", http.MethodPost, "/approvals/" + wfID, decide(func(v url.Values) { v.Set("actionDigest", long(81)) }), "actionDigest: longer than 80 characters."},
+		{"token", http.MethodPost, "/approvals/" + wfID, decide(func(v url.Values) { v.Set("token", long(129)) }), "token: longer than 128 characters."},
+		{"comment", http.MethodPost, "/approvals/" + wfID, decide(func(v url.Values) { v.Set("comment", long(2001)) }), "comment: longer than 2000 characters."},
+		{"comment in runes", http.MethodPost, "/approvals/" + wfID, decide(func(v url.Values) { v.Set("comment", strings.Repeat("é", 2001)) }), "comment: longer than 2000 characters."},
+		{"csrf", http.MethodPost, "/approvals/" + wfID, decide(func(v url.Values) { v.Set("csrf", long(129)) }), "csrf: longer than 128 characters."},
+		{"second value", http.MethodPost, "/approvals/" + wfID, decide(func(v url.Values) { v.Add("decision", long(17)) }), "decision: longer than 16 characters."},
+		{"person", http.MethodPost, "/session", url.Values{"person": {long(65)}}, "person: longer than 64 characters."},
+		{"next on sign-in", http.MethodPost, "/session", url.Values{"person": {"maria"}, "next": {"/" + long(512)}}, "next: longer than 512 characters."},
+		{"next on picker", http.MethodGet, "/?next=/" + long(512), nil, "next: longer than 512 characters."},
+		{"token in link", http.MethodGet, "/approvals/" + wfID + "?token=" + long(129), nil, "token: longer than 128 characters."},
+		{"body too large", http.MethodPost, "/approvals/" + wfID, url.Values{"comment": {long(maxFormBytes)}}, "could not be read"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			var r resp
+			if tt.method == http.MethodGet {
+				r = h.get(h.c, tt.path)
+			} else {
+				r = h.post(h.c, tt.path, tt.form)
+			}
+			assert.Equal(t, http.StatusBadRequest, r.code)
+			assert.Contains(t, r.body, tt.want)
+			assert.Empty(t, h.fake.decisions())
+		})
+	}
+
+	t.Run("at the caps the form is accepted", func(t *testing.T) {
+		h := newHarness(t)
+		h.signIn(h.c, "maria")
+		csrf := csrfOf(t, h.get(h.c, "/approvals/"+wfID).body)
+		// 1000 CRLF line breaks count once each, as in the browser's maxlength.
+		comment := "x" + strings.Repeat("\r\n", 999) + long(1000)
+		r := h.post(h.c, "/approvals/"+wfID, url.Values{"csrf": {csrf}, "decision": {"approve"}, "actionDigest": {digest}, "comment": {comment}})
+		assert.Equal(t, http.StatusSeeOther, r.code, r.body)
+	})
 }

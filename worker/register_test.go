@@ -6,12 +6,14 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/execution-orchestrator/orchestrator/activities"
-	"github.com/execution-orchestrator/orchestrator/workflows"
+	"github.com/execution-orchestrator/orchestrator/process"
+	"github.com/execution-orchestrator/orchestrator/processes"
+	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
 )
 
 // recordingRegistry records the names things are registered under.
@@ -28,20 +30,36 @@ func (r *recordingRegistry) RegisterActivityWithOptions(_ any, o activity.Regist
 	r.activities = append(r.activities, o.Name)
 }
 
-func TestRegisterCoversEveryActivityTheWorkflowCalls(t *testing.T) {
-	var r recordingRegistry
-	Register(&r, &activities.Activities{})
+func TestEveryProcessRegistersWhatItDeclares(t *testing.T) {
+	seen := map[string]string{}
+	for _, p := range processes.All(process.Deps{}) {
+		var r recordingRegistry
+		p.RegisterWorkflows(&r)
+		p.RegisterActivities(&r)
+		assert.ElementsMatch(t, p.WorkflowTypes, r.workflows, "%s registers exactly its workflow types", p.Name)
+		for _, name := range append(slices.Clone(r.workflows), r.activities...) {
+			// One worker hosts every process: a name taken twice would
+			// register one process's code under another's name.
+			if other, dup := seen[name]; dup {
+				t.Errorf("%s registers %q, already registered by %s", p.Name, name, other)
+			}
+			seen[name] = p.Name
+		}
+		require.NotNil(t, p.Start, "%s can be started from the CLI", p.Name)
+	}
+}
 
-	assert.Equal(t, []string{workflows.VendorPaymentWorkflow}, r.workflows)
+func TestVendorPaymentRegistersEveryActivityTheWorkflowCalls(t *testing.T) {
+	p, ok := processes.Find(process.Deps{}, vendorpayment.ProcessName)
+	require.True(t, ok)
+	var r recordingRegistry
+	p.RegisterActivities(&r)
 	// The workflow's activity interface names every activity it calls; each
-	// must be registered under exactly that name.
-	it := reflect.TypeFor[workflows.VendorPaymentActivities]()
-	var want []string
+	// must be registered under exactly that name (plus the detector's two).
+	it := reflect.TypeFor[vendorpayment.VendorPaymentActivities]()
+	want := []string{vendorpayment.ListOverdueInvoicesActivity, vendorpayment.StartVendorPaymentActivity}
 	for i := range it.NumMethod() {
 		want = append(want, it.Method(i).Name)
 	}
-	got := slices.Clone(r.activities)
-	slices.Sort(got)
-	slices.Sort(want)
-	assert.Equal(t, want, got)
+	assert.ElementsMatch(t, want, r.activities)
 }

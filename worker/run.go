@@ -7,19 +7,20 @@ import (
 	"log/slog"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 	tclient "go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
-	"github.com/execution-orchestrator/orchestrator/activities"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
+	"github.com/execution-orchestrator/orchestrator/gate"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
-	"github.com/execution-orchestrator/orchestrator/workflows"
+	"github.com/execution-orchestrator/orchestrator/process"
+	"github.com/execution-orchestrator/orchestrator/processes"
+	"github.com/execution-orchestrator/orchestrator/proof"
+	"github.com/execution-orchestrator/orchestrator/totp"
 )
 
 // Config says where the worker's dependencies are. Directory and Links may
@@ -36,8 +37,17 @@ type Config struct {
 	FinanceOpsEmail string
 	Directory       *policy.Directory
 	Links           *linktoken.Store
-	// VendorPayment tunes workflow timeouts and retry bounds; zero => defaults.
-	VendorPayment *workflows.VendorPaymentConfig
+	// PolicyDir holds the gate's *.cedar files; edits there take effect on
+	// the next decision. Empty uses the policies embedded from policy/.
+	PolicyDir string
+	// KeysDir holds the trusted public keys (*.pub) and the worker's own
+	// signing key (worker.key, created on first start).
+	KeysDir string
+	// Codes checks one-time codes; nil opens the store beside the link tokens.
+	Codes *totp.Store
+	// Tuning holds per-process settings by process name (e.g. a
+	// vendorpayment.VendorPaymentConfig under "vendor-payment").
+	Tuning map[string]any
 	// StopTimeout is how long in-flight activities get on shutdown.
 	StopTimeout time.Duration
 	Logger      *slog.Logger
@@ -62,13 +72,16 @@ func New(ctx context.Context, c tclient.Client, cfg Config) (*Worker, error) {
 	if cfg.WebBaseURL == "" {
 		return nil, errors.New("worker config: WebBaseURL is required (approval links point there)")
 	}
+	if cfg.KeysDir == "" {
+		return nil, errors.New("worker config: KeysDir is required (trusted keys and the worker's signing key)")
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	out := &Worker{taskQueue: cfg.TaskQueue}
 	if out.taskQueue == "" {
-		out.taskQueue = workflows.TaskQueue
+		out.taskQueue = process.TaskQueue
 	}
 	dir := cfg.Directory
 	if dir == nil {
@@ -91,35 +104,80 @@ func New(ctx context.Context, c tclient.Client, cfg Config) (*Worker, error) {
 		}
 		out.closers = append(out.closers, links.Close)
 	}
-	erpClient := erp.New(cfg.SandboxURL, httpx.WithLogger(log))
-	acts := &activities.Activities{
-		ERP:             erpClient,
+	codes := cfg.Codes
+	if codes == nil {
+		var err error
+		codes, err = totp.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath, time.Now)
+		if err != nil {
+			out.close()
+			return nil, fmt.Errorf("worker: one-time code store: %w", err)
+		}
+		out.closers = append(out.closers, codes.Close)
+	}
+	src := gate.FSSource(policy.DefaultPolicies())
+	if cfg.PolicyDir != "" {
+		src = gate.DirSource(cfg.PolicyDir)
+	}
+	engine, err := gate.Open(src, time.Now, log.With("part", "gate"))
+	if err != nil {
+		out.close()
+		return nil, fmt.Errorf("worker: policy gate: %w", err)
+	}
+	signer, err := proof.EnsureSigner(cfg.KeysDir, "worker", proof.IssuerWorker)
+	if err != nil {
+		out.close()
+		return nil, fmt.Errorf("worker: signing key: %w", err)
+	}
+	deps := process.Deps{
+		Temporal:        c,
+		ERP:             erp.New(cfg.SandboxURL, httpx.WithLogger(log)),
 		Treasury:        treasury.New(cfg.SandboxURL, httpx.WithLogger(log)),
 		Mail:            email.New(cfg.SMTPAddr, cfg.SandboxURL, email.WithLogger(log)),
 		Directory:       dir,
 		Links:           links,
+		Gate:            engine,
+		Trust:           TrustFrom(cfg.KeysDir, dir),
+		Codes:           codes,
+		Signer:          signer,
 		WebBaseURL:      cfg.WebBaseURL,
 		FinanceOpsEmail: cfg.FinanceOpsEmail,
 		Logger:          log,
+		Now:             time.Now,
+		Tuning:          cfg.Tuning,
 	}
 	stop := cfg.StopTimeout
 	if stop == 0 {
 		stop = 30 * time.Second
 	}
 	out.w = sdkworker.New(c, out.taskQueue, sdkworker.Options{WorkerStopTimeout: stop})
-	vp := workflows.DefaultVendorPaymentConfig()
-	if cfg.VendorPayment != nil {
-		vp = *cfg.VendorPayment
+	for _, p := range processes.All(deps) {
+		p.RegisterWorkflows(out.w)
+		p.RegisterActivities(out.w)
 	}
-	RegisterWithConfig(out.w, acts, vp)
-	registerDetector(out.w, &activities.Detector{ERP: erpClient, Temporal: c})
 	return out, nil
 }
 
-func registerDetector(r sdkworker.Registry, d *activities.Detector) {
-	r.RegisterWorkflowWithOptions(workflows.OverdueInvoiceDetector, workflow.RegisterOptions{Name: workflows.OverdueDetectorWorkflow})
-	r.RegisterActivityWithOptions(d.ListOverdueInvoices, activity.RegisterOptions{Name: workflows.ListOverdueInvoicesActivity})
-	r.RegisterActivityWithOptions(d.StartVendorPayment, activity.RegisterOptions{Name: workflows.StartVendorPaymentActivity})
+// TrustFrom returns the keys proofs are verified against: the *.pub files
+// in keysDir (web app, worker) and the people's keys in the directory. It
+// reads the folder on every call, so an added or removed key counts at once.
+func TrustFrom(keysDir string, dir *policy.Directory) func() (proof.Trust, error) {
+	return func() (proof.Trust, error) {
+		t, err := proof.LoadTrustDir(keysDir)
+		if err != nil {
+			return proof.Trust{}, err
+		}
+		people, err := dir.TrustedKeys()
+		if err != nil {
+			return proof.Trust{}, err
+		}
+		return t.Merge(people), nil
+	}
+}
+
+func (w *Worker) close() {
+	for _, c := range w.closers {
+		_ = c()
+	}
 }
 
 // TaskQueue is the queue the worker polls.
@@ -132,7 +190,5 @@ func (w *Worker) Start() error { return w.w.Start() }
 // closes the stores the worker opened.
 func (w *Worker) Close() {
 	w.w.Stop()
-	for _, c := range w.closers {
-		_ = c()
-	}
+	w.close()
 }

@@ -14,10 +14,10 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 
-	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/devserver"
+	"github.com/execution-orchestrator/orchestrator/process"
+	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
 	"github.com/execution-orchestrator/orchestrator/telemetry"
-	"github.com/execution-orchestrator/orchestrator/workflows"
 )
 
 // part is one running piece of the local stack.
@@ -35,13 +35,15 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 	var configPath string
 	s, err := parseSettings("dev", args, func(s *settings, fs *flag.FlagSet) {
 		s.sandboxFlags(fs)
-		s.webFlags(fs)
+		s.webExposureFlags(fs)
 		fs.StringVar(&configPath, "config", "", "dev server config (default: temporal-dev.yaml in the repository root)")
 	})
 	if err != nil {
 		return err
 	}
-	if err := s.checkWebExposure(); err != nil {
+	// The local development stack signs people in with the person picker.
+	s.devIdentity = true
+	if err := s.checkWeb(); err != nil {
 		return err
 	}
 	root, err := devserver.RepoRoot()
@@ -60,6 +62,11 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 	}
 	if !filepath.IsAbs(s.dataDir) {
 		s.dataDir = filepath.Join(root, s.dataDir)
+	}
+	if s.policyDir == "" {
+		// The repository's policies, so an edit takes effect at the next
+		// decision of the running worker.
+		s.policyDir = filepath.Join(root, "policy")
 	}
 	cli, err := devserver.FindCLI()
 	if err != nil {
@@ -111,7 +118,7 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 	// A part of its own, so it closes after the worker and web app that use it.
 	parts = append(parts, part{name: "temporal client", done: nil, err: func() error { return nil },
 		stop: func(context.Context) error { c.Close(); return nil }})
-	if err := client.EnsureDetectorSchedule(ctx, c, s.detectorInterval); err != nil {
+	if err := setupProcesses(ctx, c, s); err != nil {
 		return err
 	}
 
@@ -137,7 +144,7 @@ ExecutionOrchestrator is up (%s):
 Try:  ./bin/orchestrator start vendor-payment --invoice INV-1042
 Ctrl-C stops everything.
 `, time.Since(started).Round(time.Millisecond), cfg.UIURL(), cfg.Server.Namespace, cfg.Address(), cfg.Server.Namespace,
-		workflows.TaskQueue, s.webBaseURL, s.sandboxURL, s.smtpAddr, workflows.OverdueDetectorScheduleID, s.detectorInterval)
+		process.TaskQueue, s.webBaseURL, s.sandboxURL, s.smtpAddr, vendorpayment.OverdueDetectorScheduleID, s.detectorInterval)
 
 	return supervise(ctx, parts, log)
 }

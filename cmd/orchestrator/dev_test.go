@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/execution-orchestrator/orchestrator/web"
 )
 
 func freeAddr(t *testing.T) string {
@@ -126,10 +128,20 @@ func TestBadInputNamesTheField(t *testing.T) {
 		{[]string{"start", "invoice"}, "vendor-payment"},
 		{[]string{"approve"}, "workflow id"},
 		{[]string{"approve", "vendor-payment-INV-1"}, "--as"},
+		{[]string{"approve", "vendor-payment-INV-1", "--as", "maria"}, "--key, --proof or --code"},
+		{[]string{"approve", "vendor-payment-INV-1", "--as", "maria", "--code", "123456", "--proof", "eo1.x.y"}, "exactly one"},
+		{[]string{"start", "no-such-process"}, "unknown process"},
 		{[]string{"status"}, "workflow id"},
 		{[]string{"nope"}, "unknown command"},
 		{[]string{"sandbox", "--faults", "{"}, "-faults"},
-		{[]string{"web", "--web-addr", "0.0.0.0:8080"}, "--insecure-dev-identity"},
+		{[]string{"web"}, "pass --oidc-issuer and --oidc-client-id (env ORCH_OIDC_ISSUER, ORCH_OIDC_CLIENT_ID) for OpenID Connect, or --dev-identity"},
+		{[]string{"web", "--dev-identity", "--oidc-issuer", "https://login.example.com", "--oidc-client-id", "orch"}, "mutually exclusive"},
+		{[]string{"web", "--oidc-client-id", "orch"}, "--oidc-issuer: required"},
+		{[]string{"web", "--oidc-issuer", "https://login.example.com"}, "--oidc-client-id: required"},
+		{[]string{"web", "--dev-identity", "--web-base-url", "127.0.0.1:8080"}, "--web-base-url"},
+		{[]string{"web", "--dev-identity", "--web-addr", "0.0.0.0:8080"}, "--insecure-dev-identity"},
+		{[]string{"web", "--insecure-dev-identity", "--web-addr", "0.0.0.0:8080"}, "--dev-identity"},
+		{[]string{"dev", "--web-addr", "0.0.0.0:8080"}, "--insecure-dev-identity"},
 		{[]string{"dev", "--web-addr", "nocolon"}, "--web-addr"},
 		{[]string{"sandbox", "--faults", `{"*": {"errorRate": 2}}`}, "errorRate"},
 	}
@@ -139,6 +151,50 @@ func TestBadInputNamesTheField(t *testing.T) {
 			err := run(context.Background(), tt.args, &out, slog.New(slog.DiscardHandler))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want mention of %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestWebIdentityFromEnvironment(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string // "" means the settings are accepted
+	}{
+		{"dev identity", map[string]string{"ORCH_DEV_IDENTITY": "1"}, ""},
+		{"oidc", map[string]string{"ORCH_OIDC_ISSUER": "https://login.example.com", "ORCH_OIDC_CLIENT_ID": "orch", "ORCH_OIDC_CLIENT_SECRET": "s"}, ""},
+		{"oidc on any address", map[string]string{"ORCH_OIDC_ISSUER": "https://login.example.com", "ORCH_OIDC_CLIENT_ID": "orch", "ORCH_WEB_ADDR": "0.0.0.0:8080"}, ""},
+		{"both", map[string]string{"ORCH_DEV_IDENTITY": "1", "ORCH_OIDC_ISSUER": "https://login.example.com"}, "mutually exclusive"},
+		{"secret alone", map[string]string{"ORCH_OIDC_CLIENT_SECRET": "s"}, "--oidc-issuer: required"},
+		{"neither", nil, "--dev-identity"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"ORCH_DEV_IDENTITY", "ORCH_OIDC_ISSUER", "ORCH_OIDC_CLIENT_ID", "ORCH_OIDC_CLIENT_SECRET", "ORCH_WEB_ADDR"} {
+				t.Setenv(k, tt.env[k])
+			}
+			s, err := parseSettings("web", nil, (*settings).webFlags)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.checkWeb()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("checkWeb: %v", err)
+				}
+				var cfg web.Config
+				s.webSignIn(&cfg)
+				if cfg.BaseURL != s.webBaseURL || cfg.DevIdentity == (cfg.OIDC != nil) {
+					t.Errorf("web config = %+v, want BaseURL and exactly one sign-in", cfg)
+				}
+				if cfg.OIDC != nil && cfg.OIDC.RedirectURL != s.webBaseURL+"/auth/callback" {
+					t.Errorf("redirect URL = %q", cfg.OIDC.RedirectURL)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("checkWeb = %v, want mention of %q", err, tt.want)
 			}
 		})
 	}

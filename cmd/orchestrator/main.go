@@ -28,10 +28,12 @@ Usage:
   orchestrator web        run the approval web app alone
   orchestrator setup      create or update the overdue-invoice detector Schedule
   orchestrator start vendor-payment --invoice INV-1042 [--requested-by ID] [--wait]
-  orchestrator status <workflow-id>
+  orchestrator status <workflow-id>          the "approvals" query: stage, action, digest, approvers
   orchestrator result <workflow-id>
-  orchestrator approve <workflow-id> --as <person> [--comment TEXT]
-  orchestrator reject  <workflow-id> --as <person> [--comment TEXT]
+  orchestrator approve <workflow-id> --as <person> (--key FILE | --proof ASSERTION | --code 123456) [--comment TEXT]
+  orchestrator reject  <workflow-id> --as <person> (--key FILE | --proof ASSERTION | --code 123456) [--comment TEXT]
+  orchestrator keys new --out FILE           a personal signing key for approve --key
+  orchestrator totp enroll <person>          one-time codes for approving from the Temporal UI
 
 Temporal connection settings come from Temporal's environment configuration
 (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
@@ -88,11 +90,15 @@ func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) er
 	case "start":
 		return runStart(ctx, rest, out, log)
 	case "status":
-		return runShow(ctx, cmd, rest, out, log, client.VendorPaymentStatus)
+		return runShow(ctx, cmd, rest, out, log, client.ApprovalStatus)
 	case "result":
-		return runShow(ctx, cmd, rest, out, log, client.VendorPaymentResult)
+		return runShow(ctx, cmd, rest, out, log, workflowResult)
 	case "approve", "reject":
 		return runDecision(ctx, cmd, rest, out, log)
+	case "keys":
+		return runKeys(ctx, rest, out)
+	case "totp":
+		return runTOTP(ctx, rest, out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil

@@ -8,66 +8,55 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"slices"
+	"strings"
 	"time"
 
-	"go.temporal.io/api/serviceerror"
 	tclient "go.temporal.io/sdk/client"
 
+	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/client"
-	"github.com/execution-orchestrator/orchestrator/workflows"
+	"github.com/execution-orchestrator/orchestrator/process"
+	"github.com/execution-orchestrator/orchestrator/processes"
+	"github.com/execution-orchestrator/orchestrator/proof"
+	"github.com/execution-orchestrator/orchestrator/totp"
 )
 
-func printJSON(out io.Writer, v any) error {
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+func printJSON(out io.Writer, v any) error { return process.PrintJSON(out, v) }
 
+// runStart starts a process by name: "orchestrator start vendor-payment --invoice INV-1042".
 func runStart(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	if len(args) == 0 || args[0] != "vendor-payment" {
-		return errors.New(`start: expected a process: "orchestrator start vendor-payment --invoice INV-1042"`)
+	all := processes.All(process.Deps{})
+	names := make([]string, len(all))
+	for i, p := range all {
+		names[i] = p.Name
 	}
-	fs := flag.NewFlagSet("start vendor-payment", flag.ContinueOnError)
-	invoice := fs.String("invoice", "", "invoice id in the ERP (required)")
-	requestedBy := fs.String("requested-by", "cli:"+currentUser(), "who asks for the payment (a person id, or agent:<name>)")
-	wait := fs.Bool("wait", true, "wait for the outcome and print it")
-	if err := fs.Parse(args[1:]); err != nil {
+	if len(args) == 0 {
+		return fmt.Errorf("start: expected a process (%s), e.g. \"orchestrator start vendor-payment --invoice INV-1042\"", strings.Join(names, ", "))
+	}
+	p, ok := processes.Find(process.Deps{}, args[0])
+	if !ok {
+		return fmt.Errorf("start: unknown process %q (known: %s)", args[0], strings.Join(names, ", "))
+	}
+	start, err := p.Start(args[1:])
+	if err != nil {
 		return err
 	}
-	if *invoice == "" {
-		return errors.New("--invoice: required")
-	}
-	return withClient(ctx, log, func(c tclient.Client) error {
-		return startVendorPayment(ctx, c, workflows.VendorPaymentInput{InvoiceID: *invoice, RequestedBy: *requestedBy}, *wait, out)
-	})
+	return withClient(ctx, log, func(c tclient.Client) error { return start(ctx, c, out) })
 }
 
-func startVendorPayment(ctx context.Context, c tclient.Client, in workflows.VendorPaymentInput, wait bool, out io.Writer) error {
-	run, err := client.StartVendorPayment(ctx, c, in)
-	var already *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &already) {
-		// The invoice's payment already finished: show its outcome rather
-		// than start a second one.
-		fmt.Fprintf(out, "vendor payment %s already finished; its result:\n", workflows.VendorPaymentID(in.InvoiceID))
-		res, err := client.VendorPaymentResult(ctx, c, workflows.VendorPaymentID(in.InvoiceID))
-		if err != nil {
-			return err
+// setupProcesses creates what every process needs on the Temporal side.
+func setupProcesses(ctx context.Context, c tclient.Client, s *settings) error {
+	for _, p := range processes.All(process.Deps{}) {
+		if p.Setup == nil {
+			continue
 		}
-		return printJSON(out, res)
+		if err := p.Setup(ctx, c, process.Settings{DetectorInterval: s.detectorInterval}); err != nil {
+			return fmt.Errorf("set up %s: %w", p.Name, err)
+		}
 	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "started %s (run %s)\n", run.GetID(), run.GetRunID())
-	if !wait {
-		return nil
-	}
-	fmt.Fprintln(out, "waiting for the outcome (Ctrl-C stops waiting; the workflow goes on)...")
-	res, err := client.VendorPaymentResult(ctx, c, run.GetID())
-	if err != nil {
-		return err
-	}
-	return printJSON(out, res)
+	return nil
 }
 
 func oneWorkflowID(name string, args []string) (string, []string, error) {
@@ -103,42 +92,142 @@ func runShow[T any](ctx context.Context, name string, args []string, out io.Writ
 	})
 }
 
+// workflowResult waits for any process's workflow and returns its result
+// as the JSON it is.
+func workflowResult(ctx context.Context, c tclient.Client, id string) (json.RawMessage, error) {
+	var res json.RawMessage
+	if err := c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+		return nil, fmt.Errorf("result of %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// decisionFlags are how a person proves a decision from the command line.
+type decisionFlags struct {
+	as, comment, key, proof, code string
+}
+
 // runDecision sends an approval or rejection as the "approval" Update, for
 // the digest the workflow reports now: a person approves what they just saw.
+// The decision carries a proof: an assertion signed with the person's own
+// key, one copied from the web app, or a one-time code. No proof, no
+// decision: --as alone is a claim anyone can type.
 func runDecision(ctx context.Context, decision string, args []string, out io.Writer, log *slog.Logger) error {
 	id, rest, err := oneWorkflowID(decision, args)
 	if err != nil {
 		return err
 	}
+	var f decisionFlags
 	fs := flag.NewFlagSet(decision, flag.ContinueOnError)
-	as := fs.String("as", "", "person id of the approver (required)")
-	comment := fs.String("comment", "", "comment recorded with the decision")
+	fs.StringVar(&f.as, "as", "", "person id of the approver (required)")
+	fs.StringVar(&f.comment, "comment", "", "comment recorded with the decision")
+	fs.StringVar(&f.key, "key", os.Getenv("ORCH_APPROVER_KEY"), "your private key file (orchestrator keys new); its public key is listed for you in the org directory (env ORCH_APPROVER_KEY)")
+	fs.StringVar(&f.proof, "proof", "", "an assertion copied from the web app's decision page")
+	fs.StringVar(&f.code, "code", "", "the six-digit code from your authenticator app")
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
-	if *as == "" {
+	if f.as == "" {
 		return errors.New("--as: required (the approver's person id)")
 	}
-	return withClient(ctx, log, func(c tclient.Client) error { return decide(ctx, c, id, decision, *as, *comment, out) })
+	given := slices.DeleteFunc([]string{f.key, f.proof, f.code}, func(s string) bool { return s == "" })
+	if len(given) != 1 {
+		return errors.New("--key, --proof or --code: exactly one is required; a decision is never accepted on a claimed identity")
+	}
+	return withClient(ctx, log, func(c tclient.Client) error { return decide(ctx, c, id, decision, f, time.Now(), out) })
 }
 
-func decide(ctx context.Context, c tclient.Client, id, decision, as, comment string, out io.Writer) error {
-	st, err := client.VendorPaymentStatus(ctx, c, id)
+func decide(ctx context.Context, c tclient.Client, id, decision string, f decisionFlags, now time.Time, out io.Writer) error {
+	st, err := client.ApprovalStatus(ctx, c, id)
 	if err != nil {
 		return err
 	}
-	if st.ActionDigest == "" {
-		return fmt.Errorf("%s has no action to approve yet (stage %s)", id, st.Stage)
+	if st.ActionDigest == "" || st.AwaitingSlot == "" {
+		return fmt.Errorf("%s is not awaiting a decision (stage %s)", id, st.Stage)
 	}
-	d := workflows.DecisionApprove
+	d := approvals.DecisionApprove
 	if decision == "reject" {
-		d = workflows.DecisionReject
+		d = approvals.DecisionReject
 	}
-	req := workflows.ApprovalRequest{Decision: d, Approver: as, Comment: comment, ActionDigest: st.ActionDigest}
+	req := approvals.Request{Decision: d, Approver: f.as, Comment: f.comment, ActionDigest: st.ActionDigest, Proof: f.proof}
+	switch {
+	case f.code != "":
+		req.Proof = f.code
+	case f.key != "":
+		signer, err := proof.LoadSigner(f.key)
+		if err != nil {
+			return fmt.Errorf("--key: %w", err)
+		}
+		if req.Proof, err = signer.Sign(proof.Assertion{
+			Kind: proof.KindApproval, WorkflowID: id, RunID: st.RunID, Slot: st.AwaitingSlot,
+			ActionDigest: st.ActionDigest, Decision: d, Subject: f.as, Method: proof.MethodKey,
+			IssuedAt: now.UTC(), ExpiresAt: now.UTC().Add(5 * time.Minute),
+		}); err != nil {
+			return fmt.Errorf("--key: sign: %w", err)
+		}
+	}
 	if err := client.Approve(ctx, c, id, req); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s: %s recorded by %s for %s\n", id, d, as, st.ActionDigest)
+	fmt.Fprintf(out, "%s: %s recorded by %s for %s\n", id, d, f.as, st.ActionDigest)
+	return nil
+}
+
+// runKeys manages a person's own signing key: "orchestrator keys new --out maria.key".
+func runKeys(_ context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] != "new" {
+		return errors.New(`keys: expected "new", e.g. orchestrator keys new --out ~/.config/orchestrator/maria.key`)
+	}
+	fs := flag.NewFlagSet("keys new", flag.ContinueOnError)
+	path := fs.String("out", "", "where to write the private key (required; never overwritten)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *path == "" {
+		return errors.New("--out: required")
+	}
+	pub, priv, err := proof.GenerateKey()
+	if err != nil {
+		return err
+	}
+	if err := proof.WritePrivateKeyFile(*path, priv); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "private key written to %s (keep it; it proves your decisions)\nadd this public key to your entry in the org directory (policy/org.yaml), under keys:\n  - %s\n",
+		*path, proof.EncodePublicKey(pub))
+	return nil
+}
+
+// runTOTP enrols a person for one-time codes: "orchestrator totp enroll maria".
+func runTOTP(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) < 2 || args[0] != "enroll" {
+		return errors.New(`totp: expected "enroll <person>", e.g. orchestrator totp enroll maria`)
+	}
+	person := args[1]
+	s, err := parseSettings("totp enroll", args[2:], nil)
+	if err != nil {
+		return err
+	}
+	dir, err := loadDirectory(s)
+	if err != nil {
+		return err
+	}
+	if _, ok := dir.Person(person); !ok {
+		return fmt.Errorf("person: %q is not in the org directory", person)
+	}
+	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
+		return err
+	}
+	store, err := totp.Open(ctx, s.databaseURL, s.sqlitePath("orchestrator.db"), time.Now)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	e, err := store.Enroll(ctx, person, "ExecutionOrchestrator")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "enrolled %s; add this to the authenticator app (scan as a QR code, or type the secret):\n  %s\n  secret %s\n", person, e.URL, e.Secret)
 	return nil
 }
 
@@ -148,10 +237,10 @@ func runSetup(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	return withClient(ctx, log, func(c tclient.Client) error {
-		if err := client.EnsureDetectorSchedule(ctx, c, s.detectorInterval); err != nil {
+		if err := setupProcesses(ctx, c, s); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "schedule %s runs every %s\n", workflows.OverdueDetectorScheduleID, s.detectorInterval.Round(time.Second))
+		fmt.Fprintf(out, "processes set up (the overdue-invoice detector runs every %s)\n", s.detectorInterval.Round(time.Second))
 		return nil
 	})
 }

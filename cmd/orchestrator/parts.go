@@ -9,24 +9,17 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/user"
 	"time"
 
 	tclient "go.temporal.io/sdk/client"
 
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
+	"github.com/execution-orchestrator/orchestrator/proof"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/web"
 	"github.com/execution-orchestrator/orchestrator/worker"
 )
-
-func currentUser() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	return "unknown"
-}
 
 func loadDirectory(s *settings) (*policy.Directory, error) {
 	if s.orgFile == "" {
@@ -42,6 +35,8 @@ func workerConfig(s *settings, log *slog.Logger) worker.Config {
 		DatabaseURL:     s.databaseURL,
 		SQLitePath:      s.sqlitePath("orchestrator.db"),
 		OrgFile:         s.orgFile,
+		KeysDir:         s.keys(),
+		PolicyDir:       s.policyDir,
 		WebBaseURL:      s.webBaseURL,
 		FinanceOpsEmail: s.financeOpsEmail,
 		Logger:          log,
@@ -113,7 +108,20 @@ func startWeb(ctx context.Context, c tclient.Client, s *settings, log *slog.Logg
 	if err != nil {
 		return part{}, fmt.Errorf("open link token store: %w", err)
 	}
-	app, err := web.New(web.Config{Temporal: c, Directory: dir, Links: links, Logger: log.With("part", "web"), Now: time.Now})
+	cfg := web.Config{Temporal: c, Directory: dir, Links: links, Logger: log.With("part", "web"), Now: time.Now}
+	s.webSignIn(&cfg)
+	// The web app signs every decision made in it; its public key goes
+	// where the worker reads trusted keys. Only with the development picker
+	// may it claim method "dev" (anyone can be anyone there).
+	methods := []string{proof.MethodOIDC, proof.MethodLink}
+	if cfg.DevIdentity {
+		methods = append(methods, proof.MethodDev)
+	}
+	if cfg.Signer, err = proof.EnsureSigner(s.keys(), "web", proof.IssuerWeb, methods...); err != nil {
+		links.Close()
+		return part{}, fmt.Errorf("web app signing key: %w", err)
+	}
+	app, err := web.New(cfg)
 	if err != nil {
 		links.Close()
 		return part{}, fmt.Errorf("web app: %w", err)
@@ -123,7 +131,9 @@ func startWeb(ctx context.Context, c tclient.Client, s *settings, log *slog.Logg
 		links.Close()
 		return part{}, fmt.Errorf("web app listen on %s: %w", s.webAddr, err)
 	}
-	hs := &http.Server{Handler: app.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// The app's own timeouts and header limit, the same the tests serve with.
+	hs := web.NewHTTPServer(app.Handler())
+	hs.ErrorLog = slog.NewLogLogger(log.With("part", "web").Handler(), slog.LevelWarn)
 	return background(ctx, "web app", func(ctx context.Context) error {
 		defer links.Close()
 		errc := make(chan error, 1)
@@ -182,7 +192,7 @@ func runWeb(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 	if err != nil {
 		return err
 	}
-	if err := s.checkWebExposure(); err != nil {
+	if err := s.checkWeb(); err != nil {
 		return err
 	}
 	return withClient(ctx, log, func(c tclient.Client) error {

@@ -9,11 +9,10 @@ import (
 
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/devserver"
+	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/sandbox/sandboxtest"
-	"github.com/execution-orchestrator/orchestrator/workflows"
 )
 
 // `orchestrator worker` finds its Temporal server through Temporal's
@@ -48,13 +47,13 @@ func TestWorkerCommandUsesEnvConfig(t *testing.T) {
 			io.Discard, slog.New(slog.DiscardHandler))
 	}()
 
-	wf, err := client.StartVendorPayment(ctx, srv.Client(),
-		workflows.VendorPaymentInput{InvoiceID: sandbox.InvoiceHappyPath, RequestedBy: "agent:payables-bot"})
+	wf, err := vendorpayment.Start(ctx, srv.Client(),
+		vendorpayment.VendorPaymentInput{InvoiceID: sandbox.InvoiceHappyPath, RequestedBy: "agent:payables-bot"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.VendorPaymentResult
-	if err := wf.Get(ctx, &res); err != nil || res.Outcome != workflows.OutcomePaid {
+	var res vendorpayment.VendorPaymentResult
+	if err := wf.Get(ctx, &res); err != nil || res.Outcome != vendorpayment.OutcomePaid {
 		t.Fatalf("result %+v, %v", res, err)
 	}
 	stopWorker()

@@ -1,4 +1,4 @@
-package activities
+package vendorpayment
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
 	"github.com/execution-orchestrator/orchestrator/policy"
-	"github.com/execution-orchestrator/orchestrator/workflows"
 )
 
 // LoadInvoice reads an invoice from the ERP.
@@ -50,38 +49,38 @@ func (a *Activities) LoadVendor(ctx context.Context, vendorID string) (erp.Vendo
 
 // CheckPaymentSchedule reports whether the invoice has an approved schedule
 // entry for exactly its amount. "Not scheduled" is an answer, not an error.
-func (a *Activities) CheckPaymentSchedule(ctx context.Context, req workflows.ScheduleCheck) (workflows.ScheduleCheckResult, error) {
+func (a *Activities) CheckPaymentSchedule(ctx context.Context, req ScheduleCheck) (ScheduleCheckResult, error) {
 	if strings.TrimSpace(req.InvoiceID) == "" {
-		return workflows.ScheduleCheckResult{}, invalidArg("invoiceId: required")
+		return ScheduleCheckResult{}, invalidArg("invoiceId: required")
 	}
 	if a.ERP == nil {
-		return workflows.ScheduleCheckResult{}, notConfigured("ERP")
+		return ScheduleCheckResult{}, notConfigured("ERP")
 	}
 	e, err := a.ERP.GetScheduleEntry(ctx, req.InvoiceID)
 	switch {
 	case isNotFound(err):
-		return workflows.ScheduleCheckResult{Detail: "no schedule entry for invoice " + req.InvoiceID}, nil
+		return ScheduleCheckResult{Detail: "no schedule entry for invoice " + req.InvoiceID}, nil
 	case err != nil:
-		return workflows.ScheduleCheckResult{}, classify(fmt.Errorf("check payment schedule of %s: %w", req.InvoiceID, err))
+		return ScheduleCheckResult{}, classify(fmt.Errorf("check payment schedule of %s: %w", req.InvoiceID, err))
 	case e.InvoiceID != req.InvoiceID:
-		return workflows.ScheduleCheckResult{Detail: fmt.Sprintf("schedule entry is for invoice %q", e.InvoiceID)}, nil
+		return ScheduleCheckResult{Detail: fmt.Sprintf("schedule entry is for invoice %q", e.InvoiceID)}, nil
 	case !e.Approved:
-		return workflows.ScheduleCheckResult{Detail: "schedule entry is not approved"}, nil
+		return ScheduleCheckResult{Detail: "schedule entry is not approved"}, nil
 	case e.AmountMinor != req.AmountMinor:
-		return workflows.ScheduleCheckResult{Detail: fmt.Sprintf("scheduled amount %d differs from invoice amount %d", e.AmountMinor, req.AmountMinor)}, nil
+		return ScheduleCheckResult{Detail: fmt.Sprintf("scheduled amount %d differs from invoice amount %d", e.AmountMinor, req.AmountMinor)}, nil
 	}
-	return workflows.ScheduleCheckResult{OnSchedule: true}, nil
+	return ScheduleCheckResult{OnSchedule: true}, nil
 }
 
 // PlanApprovals asks the org directory which approvals the payment needs. A
 // refusal (unsupported currency, above every limit) is permanent.
-func (a *Activities) PlanApprovals(_ context.Context, req workflows.PlanRequest) (workflows.ApprovalPlan, error) {
+func (a *Activities) PlanApprovals(_ context.Context, req PlanRequest) (ApprovalPlan, error) {
 	if a.Directory == nil {
-		return workflows.ApprovalPlan{}, notConfigured("Directory")
+		return ApprovalPlan{}, notConfigured("Directory")
 	}
-	p, err := a.Directory.Plan(req.AmountMinor, req.Currency)
+	p, err := a.Directory.PlanWithRoles(req.AmountMinor, req.Currency, req.Roles)
 	if err != nil {
-		return workflows.ApprovalPlan{}, temporal.NewNonRetryableApplicationError("plan approvals: "+err.Error(), ErrTypeRefused, nil)
+		return ApprovalPlan{}, temporal.NewNonRetryableApplicationError("plan approvals: "+err.Error(), ErrTypeRefused, nil)
 	}
 	return p, nil
 }
@@ -90,22 +89,22 @@ func (a *Activities) PlanApprovals(_ context.Context, req workflows.PlanRequest)
 // Message-ID is fixed per run, activity and person, and a message the mail
 // system already holds is not sent again, so a retry neither duplicates the
 // email nor issues a second token for it.
-func (a *Activities) NotifyApprovers(ctx context.Context, req workflows.NotifyApproversRequest) (workflows.NotifyApproversResult, error) {
+func (a *Activities) NotifyApprovers(ctx context.Context, req NotifyApproversRequest) (NotifyApproversResult, error) {
 	switch {
 	case strings.TrimSpace(req.WorkflowID) == "":
-		return workflows.NotifyApproversResult{}, invalidArg("workflowId: required")
+		return NotifyApproversResult{}, invalidArg("workflowId: required")
 	case req.ActionDigest == "":
-		return workflows.NotifyApproversResult{}, invalidArg("actionDigest: required")
+		return NotifyApproversResult{}, invalidArg("actionDigest: required")
 	case len(req.Approvers) == 0:
-		return workflows.NotifyApproversResult{}, invalidArg("approvers: at least one is required")
+		return NotifyApproversResult{}, invalidArg("approvers: at least one is required")
 	case a.Directory == nil:
-		return workflows.NotifyApproversResult{}, notConfigured("Directory")
+		return NotifyApproversResult{}, notConfigured("Directory")
 	case a.Links == nil:
-		return workflows.NotifyApproversResult{}, notConfigured("Links")
+		return NotifyApproversResult{}, notConfigured("Links")
 	case a.Mail == nil:
-		return workflows.NotifyApproversResult{}, notConfigured("Mail")
+		return NotifyApproversResult{}, notConfigured("Mail")
 	case a.WebBaseURL == "":
-		return workflows.NotifyApproversResult{}, notConfigured("WebBaseURL")
+		return NotifyApproversResult{}, notConfigured("WebBaseURL")
 	}
 	ttl := req.Deadline.Sub(a.now())
 	if ttl < time.Minute {
@@ -113,7 +112,7 @@ func (a *Activities) NotifyApprovers(ctx context.Context, req workflows.NotifyAp
 		// late decisions anyway.
 		ttl = time.Minute
 	}
-	var res workflows.NotifyApproversResult
+	var res NotifyApproversResult
 	for _, id := range req.Approvers {
 		p, ok := a.Directory.Person(id)
 		if !ok || p.Email == "" {
@@ -128,7 +127,7 @@ func (a *Activities) NotifyApprovers(ctx context.Context, req workflows.NotifyAp
 		} else if !isNotFound(err) {
 			return res, classify(fmt.Errorf("check earlier approval email to %s: %w", id, err))
 		}
-		token, err := a.Links.Issue(ctx, id, req.WorkflowID, req.ActionDigest, ttl)
+		token, err := a.Links.Issue(ctx, id, req.WorkflowID, activity.GetInfo(ctx).WorkflowExecution.RunID, req.ActionDigest, ttl)
 		if err != nil {
 			return res, fmt.Errorf("issue approval link for %s: %w", id, err)
 		}
@@ -147,24 +146,24 @@ func (a *Activities) NotifyApprovers(ctx context.Context, req workflows.NotifyAp
 	return res, nil
 }
 
-func approvalSubject(req workflows.NotifyApproversRequest) string {
+func approvalSubject(req NotifyApproversRequest) string {
 	prefix := "Approval needed"
 	switch req.Kind {
-	case workflows.NotifyReminder:
+	case NotifyReminder:
 		prefix = "Reminder: approval needed"
-	case workflows.NotifyEscalation:
+	case NotifyEscalation:
 		prefix = "Escalated: approval needed"
 	}
 	return fmt.Sprintf("%s: pay %s to %s (invoice %s)", prefix, money(req.Action.AmountMinor, req.Action.Currency), req.Action.VendorName, req.Action.InvoiceID)
 }
 
-func approvalBody(p policy.Person, req workflows.NotifyApproversRequest, link string) string {
+func approvalBody(p policy.Person, req NotifyApproversRequest, link string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Hello %s,\n\n", p.Name)
 	switch req.Kind {
-	case workflows.NotifyEscalation:
+	case NotifyEscalation:
 		b.WriteString("A payment approval was not decided in time and has been escalated to you.\n\n")
-	case workflows.NotifyReminder:
+	case NotifyReminder:
 		b.WriteString("This payment is still waiting for your decision.\n\n")
 	default:
 		b.WriteString("A payment needs your approval before it is released.\n\n")
@@ -185,20 +184,20 @@ func approvalBody(p policy.Person, req workflows.NotifyApproversRequest, link st
 // CheckApprovers re-checks, right before release, that each approver may
 // still approve: they hold the slot's role, or they acted for someone who
 // does and still stands in for them (delegate or manager).
-func (a *Activities) CheckApprovers(_ context.Context, req workflows.CheckApproversRequest) (workflows.CheckApproversResult, error) {
+func (a *Activities) CheckApprovers(_ context.Context, req CheckApproversRequest) (CheckApproversResult, error) {
 	if a.Directory == nil {
-		return workflows.CheckApproversResult{}, notConfigured("Directory")
+		return CheckApproversResult{}, notConfigured("Directory")
 	}
-	var res workflows.CheckApproversResult
+	var res CheckApproversResult
 	for _, ap := range req.Approvals {
 		if reason := a.approverProblem(ap); reason != "" {
-			res.Invalid = append(res.Invalid, workflows.ApproverProblem{Approver: ap.Approver, Slot: ap.Slot, Reason: reason})
+			res.Invalid = append(res.Invalid, ApproverProblem{Approver: ap.Approver, Slot: ap.Slot, Reason: reason})
 		}
 	}
 	return res, nil
 }
 
-func (a *Activities) approverProblem(ap workflows.Approval) string {
+func (a *Activities) approverProblem(ap Approval) string {
 	if _, ok := a.Directory.Person(ap.Approver); !ok {
 		return fmt.Sprintf("%s is no longer in the directory", ap.Approver)
 	}
@@ -222,7 +221,7 @@ func (a *Activities) approverProblem(ap workflows.Approval) string {
 
 // NotifyRequester emails the requester how the request ended. Agents
 // ("agent:...") and ids not in the directory have no mailbox and are skipped.
-func (a *Activities) NotifyRequester(ctx context.Context, req workflows.NotifyRequesterRequest) error {
+func (a *Activities) NotifyRequester(ctx context.Context, req NotifyRequesterRequest) error {
 	if strings.HasPrefix(req.RequestedBy, "agent:") {
 		return nil
 	}
@@ -249,10 +248,12 @@ func (a *Activities) NotifyRequester(ctx context.Context, req workflows.NotifyRe
 	return nil
 }
 
-// ReleasePayment releases exactly the approved action. It refuses a request
-// whose digest does not match its action or whose key is not derived from
-// that digest, so what was approved is what is paid, once.
-func (a *Activities) ReleasePayment(ctx context.Context, req workflows.ReleaseRequest) (treasury.Payment, error) {
+// ReleasePayment releases exactly the approved action, and is its own gate:
+// right before the treasury call it checks that the caller is this
+// invoice's VendorPayment workflow, rebuilds the action from the ERP's
+// current records (so no caller can choose the account), verifies the
+// approvals' proofs and asks the policies. A refusal is non-retryable.
+func (a *Activities) ReleasePayment(ctx context.Context, req ReleaseRequest) (treasury.Payment, error) {
 	if a.Treasury == nil {
 		return treasury.Payment{}, notConfigured("Treasury")
 	}
@@ -263,12 +264,18 @@ func (a *Activities) ReleasePayment(ctx context.Context, req workflows.ReleaseRe
 	switch {
 	case req.ActionDigest != digest:
 		return treasury.Payment{}, invalidArg("actionDigest: %q does not match the action (%s)", req.ActionDigest, digest)
-	case req.IdempotencyKey != workflows.IdempotencyKey(digest):
+	case req.IdempotencyKey != IdempotencyKey(digest):
 		return treasury.Payment{}, invalidArg("idempotencyKey: %q is not derived from the action digest", req.IdempotencyKey)
 	case req.Action.AmountMinor <= 0:
 		return treasury.Payment{}, invalidArg("action.amountMinor: must be positive")
 	}
-	if err := a.refuseOtherPayment(ctx, req); err != nil {
+	var payments []treasury.Payment
+	if a.Gate != nil {
+		if payments, err = a.gateRelease(ctx, req, digest); err != nil {
+			return treasury.Payment{}, err
+		}
+	}
+	if err := a.refuseOtherPayment(ctx, req, payments); err != nil {
 		return treasury.Payment{}, err
 	}
 	p, err := a.Treasury.ReleasePayment(ctx, req.IdempotencyKey, treasury.PaymentRequest{
@@ -293,16 +300,70 @@ func (a *Activities) ReleasePayment(ctx context.Context, req workflows.ReleaseRe
 	return p, nil
 }
 
+// gateRelease refuses a release that is not this invoice's own workflow's,
+// not the ERP's current action, or not admitted by the policies now.
+func (a *Activities) gateRelease(ctx context.Context, req ReleaseRequest, digest string) ([]treasury.Payment, error) {
+	info := activity.GetInfo(ctx)
+	if info.WorkflowType == nil || info.WorkflowType.Name != VendorPaymentWorkflow || info.WorkflowExecution.ID != VendorPaymentID(req.Action.InvoiceID) {
+		wt := ""
+		if info.WorkflowType != nil {
+			wt = info.WorkflowType.Name
+		}
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("ReleasePayment serves only workflow %s of type %s; refused for %s (type %q)",
+				VendorPaymentID(req.Action.InvoiceID), VendorPaymentWorkflow, info.WorkflowExecution.ID, wt),
+			ErrTypeNotOurs, nil)
+	}
+	if a.ERP == nil {
+		return nil, notConfigured("ERP")
+	}
+	inv, err := a.LoadInvoice(ctx, req.Action.InvoiceID)
+	if err != nil {
+		return nil, err
+	}
+	vendor, err := a.LoadVendor(ctx, inv.VendorID)
+	if err != nil {
+		return nil, err
+	}
+	current, err := action.Digest(action.NewPayment(inv, vendor))
+	if err != nil {
+		return nil, invalidArg("action: %v", err)
+	}
+	if current != digest || inv.Status != erp.InvoiceOpen {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("action: the ERP's invoice %s and vendor %s now make action %s (invoice %s), not the requested %s",
+				inv.ID, vendor.ID, current, inv.Status, digest),
+			ErrTypeMismatch, nil)
+	}
+	payments, err := a.listPayments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := a.admit(ctx, req.Action, digest, req.RequestedBy, req.Approvals, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, req.IdempotencyKey, payments)
+	if err != nil {
+		return nil, err
+	}
+	if !d.Permit {
+		return nil, temporal.NewNonRetryableApplicationError("gate denies the release: "+d.String(), ErrTypeGateDenied, nil, d)
+	}
+	return payments, nil
+}
+
 // refuseOtherPayment fails non-retryably when treasury already holds a live
 // payment for the invoice under another idempotency key. The key only makes
 // one action one payment; a later run for the same invoice whose action
 // changed (the ERP data moved) has another key, and treasury would pay again.
 // A payment under the same key is this action's own and is released again
 // idempotently; a failed payment moved no money and does not block.
-func (a *Activities) refuseOtherPayment(ctx context.Context, req workflows.ReleaseRequest) error {
-	existing, err := a.Treasury.ListPaymentsForInvoice(ctx, req.Action.InvoiceID)
-	if err != nil {
-		return classify(fmt.Errorf("list treasury payments of invoice %s: %w", req.Action.InvoiceID, err))
+// listed is what the gate already read from treasury (all payments), or
+// nil to read the invoice's.
+func (a *Activities) refuseOtherPayment(ctx context.Context, req ReleaseRequest, listed []treasury.Payment) error {
+	existing := listed
+	if existing == nil {
+		var err error
+		if existing, err = a.Treasury.ListPaymentsForInvoice(ctx, req.Action.InvoiceID); err != nil {
+			return classify(fmt.Errorf("list treasury payments of invoice %s: %w", req.Action.InvoiceID, err))
+		}
 	}
 	for _, p := range existing {
 		if p.InvoiceID != req.Action.InvoiceID || p.Status == treasury.StatusFailed || p.IdempotencyKey == req.IdempotencyKey {
@@ -347,7 +408,7 @@ func (a *Activities) VerifySettlement(ctx context.Context, paymentID string) (tr
 
 // NotifyVendor emails the vendor's AP contact that the payment settled. The
 // caller's Message-ID makes a resend the same message.
-func (a *Activities) NotifyVendor(ctx context.Context, req workflows.NotifyVendorRequest) error {
+func (a *Activities) NotifyVendor(ctx context.Context, req NotifyVendorRequest) error {
 	switch {
 	case strings.TrimSpace(req.MessageID) == "":
 		return invalidArg("messageId: required")
@@ -403,7 +464,7 @@ func (a *Activities) VerifyEmailDelivered(ctx context.Context, messageID string)
 
 // MarkInvoicePaid records the payment reference on the ERP invoice and checks
 // the ERP shows it. Repeating it with the same reference is harmless.
-func (a *Activities) MarkInvoicePaid(ctx context.Context, req workflows.MarkPaidRequest) (erp.Invoice, error) {
+func (a *Activities) MarkInvoicePaid(ctx context.Context, req MarkPaidRequest) (erp.Invoice, error) {
 	switch {
 	case strings.TrimSpace(req.InvoiceID) == "":
 		return erp.Invoice{}, invalidArg("invoiceId: required")
@@ -426,7 +487,7 @@ func (a *Activities) MarkInvoicePaid(ctx context.Context, req workflows.MarkPaid
 }
 
 // RecordNote adds a note to an ERP invoice once per workflow run and activity.
-func (a *Activities) RecordNote(ctx context.Context, req workflows.NoteRequest) error {
+func (a *Activities) RecordNote(ctx context.Context, req NoteRequest) error {
 	switch {
 	case strings.TrimSpace(req.InvoiceID) == "":
 		return invalidArg("invoiceId: required")
@@ -442,7 +503,7 @@ func (a *Activities) RecordNote(ctx context.Context, req workflows.NoteRequest) 
 }
 
 // EscalateToFinanceOps emails finance operations that a person must act.
-func (a *Activities) EscalateToFinanceOps(ctx context.Context, req workflows.EscalationRequest) error {
+func (a *Activities) EscalateToFinanceOps(ctx context.Context, req EscalationRequest) error {
 	switch {
 	case strings.TrimSpace(req.Subject) == "":
 		return invalidArg("subject: required")

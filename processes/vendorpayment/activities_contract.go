@@ -1,4 +1,4 @@
-package workflows
+package vendorpayment
 
 import (
 	"context"
@@ -8,10 +8,13 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/execution-orchestrator/orchestrator/action"
+	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
+	"github.com/execution-orchestrator/orchestrator/gate"
 	"github.com/execution-orchestrator/orchestrator/policy"
+	"github.com/execution-orchestrator/orchestrator/proof"
 )
 
 // Activity names of VendorPayment. They appear in the Temporal UI and in
@@ -32,11 +35,14 @@ const (
 	ActivityMarkInvoicePaid      = "MarkInvoicePaid"
 	ActivityRecordNote           = "RecordNote"
 	ActivityEscalate             = "EscalateToFinanceOps"
+	ActivityEvaluateGate         = "EvaluateGate"
+	ActivityLoadTrust            = "LoadTrust"
+	ActivityCheckApprovalCode    = "CheckApprovalCode"
 )
 
 // VendorPaymentActivities is what the VendorPayment workflow needs from its
 // activities; the method names equal the activity names above. It is declared
-// here, where it is used, and activities.Activities implements it (checked at
+// here, where it is used, and Activities implements it (checked at
 // compile time there), so a signature drift breaks the build, not a run.
 type VendorPaymentActivities interface {
 	LoadInvoice(ctx context.Context, invoiceID string) (erp.Invoice, error)
@@ -53,6 +59,19 @@ type VendorPaymentActivities interface {
 	MarkInvoicePaid(ctx context.Context, req MarkPaidRequest) (erp.Invoice, error)
 	RecordNote(ctx context.Context, req NoteRequest) error
 	EscalateToFinanceOps(ctx context.Context, req EscalationRequest) error
+	EvaluateGate(ctx context.Context, req GateRequest) (gate.Decision, error)
+	LoadTrust(ctx context.Context, _ struct{}) (proof.Trust, error)
+	CheckApprovalCode(ctx context.Context, req approvals.CodeCheck) (string, error)
+}
+
+// GateRequest asks the gate whether Action is admissible now with the
+// approvals so far (the same evaluation ReleasePayment makes at the side
+// effect, made earlier to learn whether people are needed).
+type GateRequest struct {
+	Action       action.Payment `json:"action"`
+	ActionDigest string         `json:"actionDigest"`
+	RequestedBy  string         `json:"requestedBy"`
+	Approvals    []Approval     `json:"approvals,omitempty"`
 }
 
 // ScheduleCheck asks whether an invoice is on the approved payment schedule
@@ -73,6 +92,9 @@ type ScheduleCheckResult struct {
 type PlanRequest struct {
 	AmountMinor int64  `json:"amountMinor"`
 	Currency    string `json:"currency"`
+	// Roles the gate asks for: the plan is the lowest tier at or above the
+	// amount's whose approvers include them.
+	Roles []string `json:"roles,omitempty"`
 }
 
 // The approval plan travels in PlanApprovals' result as the org directory's
@@ -88,11 +110,11 @@ type (
 	ApprovalCandidate = policy.Candidate
 )
 
-// Kinds of approver notification.
+// Kinds of approver notification (the kernel's).
 const (
-	NotifyRequest    = "request"
-	NotifyReminder   = "reminder"
-	NotifyEscalation = "escalation"
+	NotifyRequest    = approvals.NotifyRequest
+	NotifyReminder   = approvals.NotifyReminder
+	NotifyEscalation = approvals.NotifyEscalation
 )
 
 // NotifyApproversRequest asks people (org directory ids) to decide on Action.
@@ -124,11 +146,7 @@ type CheckApproversResult struct {
 }
 
 // ApproverProblem says why an approval no longer counts.
-type ApproverProblem struct {
-	Approver string `json:"approver"`
-	Slot     string `json:"slot"`
-	Reason   string `json:"reason"`
-}
+type ApproverProblem = approvals.Problem
 
 // NotifyRequesterRequest tells the requester how their request ended.
 type NotifyRequesterRequest struct {
@@ -150,6 +168,10 @@ type ReleaseRequest struct {
 	IdempotencyKey string         `json:"idempotencyKey"`
 	Action         action.Payment `json:"action"`
 	ActionDigest   string         `json:"actionDigest"`
+	// RequestedBy and Approvals (with their proofs) are what the activity's
+	// own gate verifies; executions before proven approvals send neither.
+	RequestedBy string     `json:"requestedBy,omitempty"`
+	Approvals   []Approval `json:"approvals,omitempty"`
 }
 
 // NotifyVendorRequest emails the vendor's AP contact about a settled payment.

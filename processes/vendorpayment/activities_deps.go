@@ -1,11 +1,10 @@
-// Package activities implements the Temporal activities of the VendorPayment
-// workflow on top of the ERP, treasury and email connectors, the org
+// The activities of the VendorPayment workflow, on top of the ERP, treasury and email connectors, the org
 // directory and the approval link tokens. Every external mutation carries an
 // idempotency key from a stable identity: the action digest for money, the
 // workflow run id and activity id otherwise. Permanent connector errors become
 // non-retryable ApplicationErrors; everything else is left to the activity
 // retry policy.
-package activities
+package vendorpayment
 
 import (
 	"context"
@@ -22,7 +21,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
 	"github.com/execution-orchestrator/orchestrator/policy"
-	"github.com/execution-orchestrator/orchestrator/workflows"
+	"github.com/execution-orchestrator/orchestrator/proof"
 )
 
 // ERP is what the activities use of the ERP connector (*erp.Client).
@@ -39,6 +38,7 @@ type Treasury interface {
 	ReleasePayment(ctx context.Context, idempotencyKey string, req treasury.PaymentRequest) (treasury.Payment, error)
 	GetPayment(ctx context.Context, id string) (treasury.Payment, error)
 	ListPaymentsForInvoice(ctx context.Context, invoiceID string) ([]treasury.Payment, error)
+	ListPayments(ctx context.Context) ([]treasury.Payment, error)
 }
 
 // Mailer is what the activities use of the email connector (*email.Client).
@@ -49,14 +49,14 @@ type Mailer interface {
 
 // Directory is the org directory (*policy.Directory).
 type Directory interface {
-	Plan(amountMinor int64, currency string) (policy.Plan, error)
+	PlanWithRoles(amountMinor int64, currency string, roles []string) (policy.Plan, error)
 	Person(id string) (policy.Person, bool)
 	HasRole(personID, role string) bool
 }
 
 // LinkIssuer issues one-time approval link tokens (*linktoken.Store).
 type LinkIssuer interface {
-	Issue(ctx context.Context, personID, workflowID, actionDigest string, ttl time.Duration) (string, error)
+	Issue(ctx context.Context, personID, workflowID, runID, actionDigest string, ttl time.Duration) (string, error)
 }
 
 // Activities holds the dependencies of the VendorPayment activities. The
@@ -81,13 +81,24 @@ type Activities struct {
 	From string
 	// FinanceOpsEmail receives escalations when a person must take over.
 	FinanceOpsEmail string
-	// Now is the clock (token lifetimes); nil means time.Now.
+	// Gate decides whether an action is admissible right now (Cedar
+	// policies); nil turns the release's own gate off, which only tests of
+	// other activities do.
+	Gate Gate
+	// Trust returns the keys approval proofs are verified against; it is
+	// read per call, so rotated keys count at once.
+	Trust func() (proof.Trust, error)
+	// Codes checks one-time codes from authenticator apps.
+	Codes CodeVerifier
+	// Signer is the worker's key: it signs the assertion of a checked code.
+	Signer *proof.Signer
+	// Now is the clock (token lifetimes, the gate's context); nil means time.Now.
 	Now func() time.Time
 	// Logger receives activity logs; nil means slog.Default().
 	Logger *slog.Logger
 }
 
-var _ workflows.VendorPaymentActivities = (*Activities)(nil)
+var _ VendorPaymentActivities = (*Activities)(nil)
 
 // DefaultFrom is the sender address used when Activities.From is empty.
 const DefaultFrom = "accounts-payable@orchestrator.example"
@@ -122,9 +133,6 @@ const (
 	ErrTypeNotConfigured       = "NotConfigured"
 	ErrTypePaymentFailed       = "PaymentFailed"
 	ErrTypeMismatch            = "Mismatch"
-	// ErrTypeAlreadyPaid: treasury holds a payment for the invoice under
-	// another idempotency key (another action, e.g. from an earlier run).
-	ErrTypeAlreadyPaid = workflows.ErrTypeAlreadyPaid
 	// Retryable, so the retry policy bounds the wait.
 	ErrTypeNotSettled   = "NotSettled"
 	ErrTypeNotDelivered = "NotDelivered"

@@ -1,4 +1,4 @@
-package activities
+package vendorpayment
 
 import (
 	"context"
@@ -12,16 +12,22 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/execution-orchestrator/orchestrator/action"
+	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
+	"github.com/execution-orchestrator/orchestrator/gate"
 	"github.com/execution-orchestrator/orchestrator/policy"
-	"github.com/execution-orchestrator/orchestrator/workflows"
+	"github.com/execution-orchestrator/orchestrator/proof"
+	"github.com/execution-orchestrator/orchestrator/totp"
 )
 
 // --- fakes -----------------------------------------------------------------
@@ -105,6 +111,15 @@ func (f *fakeTreasury) ListPaymentsForInvoice(_ context.Context, invoiceID strin
 	return out, nil
 }
 
+// ListPayments reports every payment treasury holds (existing), for the
+// gate's daily cap.
+func (f *fakeTreasury) ListPayments(context.Context) ([]treasury.Payment, error) {
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
+	return f.existing, nil
+}
+
 func (f *fakeTreasury) GetPayment(_ context.Context, id string) (treasury.Payment, error) {
 	if f.err != nil {
 		return treasury.Payment{}, f.err
@@ -145,13 +160,13 @@ func (f *fakeMail) Lookup(_ context.Context, id string) (email.StoredMessage, er
 
 type fakeLinks struct {
 	mu     sync.Mutex
-	issued []string // personID|workflowID|digest|ttl
+	issued []string // personID|workflowID|runID|digest|ttl
 }
 
-func (f *fakeLinks) Issue(_ context.Context, person, wf, digest string, ttl time.Duration) (string, error) {
+func (f *fakeLinks) Issue(_ context.Context, person, wf, run, digest string, ttl time.Duration) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.issued = append(f.issued, fmt.Sprintf("%s|%s|%s|%s", person, wf, digest, ttl))
+	f.issued = append(f.issued, fmt.Sprintf("%s|%s|%s|%s|%s", person, wf, run, digest, ttl))
 	return fmt.Sprintf("tok-%s-%d", person, len(f.issued)), nil
 }
 
@@ -224,9 +239,9 @@ func TestInvalidArgumentsAreNonRetryable(t *testing.T) {
 		{"LoadVendor", a.LoadVendor, " ", "vendorId"},
 		{"VerifySettlement", a.VerifySettlement, "", "paymentId"},
 		{"VerifyEmailDelivered", a.VerifyEmailDelivered, "", "messageId"},
-		{"MarkInvoicePaid", a.MarkInvoicePaid, workflows.MarkPaidRequest{InvoiceID: "INV-1"}, "paymentReference"},
-		{"RecordNote", a.RecordNote, workflows.NoteRequest{InvoiceID: "INV-1"}, "text"},
-		{"NotifyVendor", a.NotifyVendor, workflows.NotifyVendorRequest{MessageID: "<x@y>"}, "vendor.apContact.email"},
+		{"MarkInvoicePaid", a.MarkInvoicePaid, MarkPaidRequest{InvoiceID: "INV-1"}, "paymentReference"},
+		{"RecordNote", a.RecordNote, NoteRequest{InvoiceID: "INV-1"}, "text"},
+		{"NotifyVendor", a.NotifyVendor, NotifyVendorRequest{MessageID: "<x@y>"}, "vendor.apContact.email"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -249,7 +264,7 @@ func TestReleasePayment(t *testing.T) {
 	pay := testAction()
 	digest, err := action.Digest(pay)
 	require.NoError(t, err)
-	good := workflows.ReleaseRequest{IdempotencyKey: workflows.IdempotencyKey(digest), Action: pay, ActionDigest: digest}
+	good := ReleaseRequest{IdempotencyKey: IdempotencyKey(digest), Action: pay, ActionDigest: digest}
 	tampered := good
 	tampered.Action.AmountMinor++
 	wrongKey := good
@@ -257,7 +272,7 @@ func TestReleasePayment(t *testing.T) {
 
 	tests := []struct {
 		name      string
-		req       workflows.ReleaseRequest
+		req       ReleaseRequest
 		treasErr  error
 		wantType  string // "" = success; "retry" = retryable error
 		wantCalls int
@@ -301,7 +316,7 @@ func TestReleasePaymentRefusesInvoicePaidUnderAnotherAction(t *testing.T) {
 	pay := testAction()
 	digest, err := action.Digest(pay)
 	require.NoError(t, err)
-	req := workflows.ReleaseRequest{IdempotencyKey: workflows.IdempotencyKey(digest), Action: pay, ActionDigest: digest}
+	req := ReleaseRequest{IdempotencyKey: IdempotencyKey(digest), Action: pay, ActionDigest: digest}
 	other := func(id, status string) treasury.Payment {
 		return treasury.Payment{ID: id, IdempotencyKey: "vp-0123abcd", InvoiceID: pay.InvoiceID, AmountMinor: 110000, Currency: "EUR",
 			ActionDigest: "sha256:0123abcd", Status: status}
@@ -416,8 +431,8 @@ func TestCheckPaymentSchedule(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &Activities{ERP: &fakeERP{schedule: tc.entry, err: tc.err}}
-			var res workflows.ScheduleCheckResult
-			require.NoError(t, execute(t, a.CheckPaymentSchedule, &res, workflows.ScheduleCheck{InvoiceID: "INV-1", AmountMinor: 100}))
+			var res ScheduleCheckResult
+			require.NoError(t, execute(t, a.CheckPaymentSchedule, &res, ScheduleCheck{InvoiceID: "INV-1", AmountMinor: 100}))
 			assert.Equal(t, tc.want, res.OnSchedule)
 			assert.Equal(t, tc.want, res.Detail == "", "a refusal says why")
 		})
@@ -437,7 +452,7 @@ func TestMarkInvoicePaidVerifiesERP(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &Activities{ERP: &fakeERP{markPaid: tc.erpView}}
-			err := execute(t, a.MarkInvoicePaid, nil, workflows.MarkPaidRequest{InvoiceID: "INV-1", PaymentReference: "PAY-1"})
+			err := execute(t, a.MarkInvoicePaid, nil, MarkPaidRequest{InvoiceID: "INV-1", PaymentReference: "PAY-1"})
 			if !tc.wantErr {
 				require.NoError(t, err)
 				return
@@ -452,7 +467,7 @@ func TestMarkInvoicePaidVerifiesERP(t *testing.T) {
 func TestRecordNoteKeyIsStablePerRunAndActivity(t *testing.T) {
 	e := &fakeERP{}
 	a := &Activities{ERP: e}
-	req := workflows.NoteRequest{InvoiceID: "INV-1", Text: "hello"}
+	req := NoteRequest{InvoiceID: "INV-1", Text: "hello"}
 	// Two environments give the same run id and activity id: a retry.
 	require.NoError(t, execute(t, a.RecordNote, nil, req))
 	require.NoError(t, execute(t, a.RecordNote, nil, req))
@@ -471,12 +486,12 @@ func TestNotifyApproversSendsOneLinkPerPersonAcrossRetries(t *testing.T) {
 		From: "payables@example.com", Now: func() time.Time { return now },
 	}
 	pay := testAction()
-	req := workflows.NotifyApproversRequest{
-		WorkflowID: "vendor-payment-INV-1", Kind: workflows.NotifyRequest, Slot: "finance-manager",
+	req := NotifyApproversRequest{
+		WorkflowID: "vendor-payment-INV-1", Kind: NotifyRequest, Slot: "finance-manager",
 		Approvers: []string{"maria", "nobody"}, Action: pay, ActionDigest: "sha256:abc",
 		ApprovalReason: "above the autonomous limit", Deadline: now.Add(72 * time.Hour),
 	}
-	var res workflows.NotifyApproversResult
+	var res NotifyApproversResult
 	require.NoError(t, execute(t, a.NotifyApprovers, &res, req))
 	assert.Equal(t, []string{"maria"}, res.Notified, "unknown people are skipped")
 	require.Len(t, mail.sent, 1)
@@ -484,7 +499,7 @@ func TestNotifyApproversSendsOneLinkPerPersonAcrossRetries(t *testing.T) {
 	assert.Equal(t, []string{"maria@example.com"}, msg.To)
 	assert.Contains(t, msg.Body, "http://127.0.0.1:8080/approvals/vendor-payment-INV-1?token=tok-maria-1")
 	assert.Contains(t, msg.Body, "sha256:abc")
-	assert.Equal(t, []string{"maria|vendor-payment-INV-1|sha256:abc|72h0m0s"}, links.issued)
+	assert.Equal(t, []string{"maria|vendor-payment-INV-1|default-test-run-id|sha256:abc|72h0m0s"}, links.issued, "a link is bound to the run that asks")
 
 	// A retry of the same activity finds the stored message: no second
 	// email, no second token.
@@ -497,7 +512,7 @@ func TestCheckApprovers(t *testing.T) {
 	dir, err := policy.DefaultDirectory()
 	require.NoError(t, err)
 	a := &Activities{Directory: dir}
-	req := workflows.CheckApproversRequest{Approvals: []workflows.Approval{
+	req := CheckApproversRequest{Approvals: []Approval{
 		{Slot: "finance-manager", Approver: "maria"},                      // holds the role
 		{Slot: "cfo", Approver: "maria"},                                  // does not
 		{Slot: "finance-manager", Approver: "chen", OnBehalfOf: "omar"},   // omar's manager
@@ -505,7 +520,7 @@ func TestCheckApprovers(t *testing.T) {
 		{Slot: "finance-manager", Approver: "sofia", OnBehalfOf: "maria"}, // not maria's stand-in
 		{Slot: "finance-manager", Approver: "ghost"},                      // not in directory
 	}}
-	var res workflows.CheckApproversResult
+	var res CheckApproversResult
 	require.NoError(t, execute(t, a.CheckApprovers, &res, req))
 	var bad []string
 	for _, p := range res.Invalid {
@@ -530,8 +545,8 @@ func TestNotifyRequesterSkipsAgents(t *testing.T) {
 		t.Run(tc.requester, func(t *testing.T) {
 			mail := newFakeMail()
 			a := &Activities{Directory: dir, Mail: mail, From: "payables@example.com"}
-			require.NoError(t, execute(t, a.NotifyRequester, nil, workflows.NotifyRequesterRequest{
-				WorkflowID: "wf", RequestedBy: tc.requester, InvoiceID: "INV-1", Outcome: workflows.OutcomeRejected, Reason: "rejected by maria",
+			require.NoError(t, execute(t, a.NotifyRequester, nil, NotifyRequesterRequest{
+				WorkflowID: "wf", RequestedBy: tc.requester, InvoiceID: "INV-1", Outcome: OutcomeRejected, Reason: "rejected by maria",
 			}))
 			assert.Len(t, mail.sent, tc.wantSent)
 		})
@@ -544,19 +559,19 @@ func TestPlanApprovals(t *testing.T) {
 	a := &Activities{Directory: dir}
 	tests := []struct {
 		name      string
-		req       workflows.PlanRequest
+		req       PlanRequest
 		wantTier  string
 		wantSlots int
 		wantErr   bool
 	}{
-		{"autonomous", workflows.PlanRequest{AmountMinor: 120000, Currency: "EUR"}, "autonomous", 0, false},
-		{"finance manager", workflows.PlanRequest{AmountMinor: 1_000_000, Currency: "EUR"}, "finance-manager", 1, false},
-		{"cfo", workflows.PlanRequest{AmountMinor: 4_800_000, Currency: "EUR"}, "cfo", 2, false},
-		{"other currency refused", workflows.PlanRequest{AmountMinor: 100, Currency: "USD"}, "", 0, true},
+		{"autonomous", PlanRequest{AmountMinor: 120000, Currency: "EUR"}, "autonomous", 0, false},
+		{"finance manager", PlanRequest{AmountMinor: 1_000_000, Currency: "EUR"}, "finance-manager", 1, false},
+		{"cfo", PlanRequest{AmountMinor: 4_800_000, Currency: "EUR"}, "cfo", 2, false},
+		{"other currency refused", PlanRequest{AmountMinor: 100, Currency: "USD"}, "", 0, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var plan workflows.ApprovalPlan
+			var plan ApprovalPlan
 			err := execute(t, a.PlanApprovals, &plan, tc.req)
 			if tc.wantErr {
 				_, nr := nonRetryable(err)
@@ -567,6 +582,381 @@ func TestPlanApprovals(t *testing.T) {
 			assert.Equal(t, tc.wantTier, plan.Tier)
 			assert.Len(t, plan.Slots, tc.wantSlots)
 			assert.Equal(t, tc.wantSlots == 0, plan.Autonomous)
+		})
+	}
+}
+
+// --- proofs and the gate at the side effect --------------------------------
+
+// fakeCodes is an authenticator store: errs maps a person to the error its
+// Verify returns (nil: the code is right).
+type fakeCodes struct {
+	mu    sync.Mutex
+	errs  map[string]error
+	calls []string // person|code
+}
+
+func (f *fakeCodes) Verify(_ context.Context, person, code string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, person+"|"+code)
+	return f.errs[person]
+}
+
+func TestCheckApprovalCode(t *testing.T) {
+	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	worker := newTestSigner()
+	trust := proof.Trust{Keys: []proof.TrustedKey{trustedKey(worker, proof.IssuerWorker)}}
+	// The activity environment runs activities for this workflow and run.
+	req := approvals.CodeCheck{
+		WorkflowID: "default-test-workflow-id", RunID: "default-test-run-id", Slot: "finance-manager",
+		ActionDigest: "sha256:aa", Decision: DecisionApprove, Approver: "maria", Code: "123456",
+	}
+	otherRun := req
+	otherRun.RunID = "another-run"
+	notDigits := req
+	notDigits.Code = "12345a"
+	tests := []struct {
+		name      string
+		req       approvals.CodeCheck
+		err       error // what the store says about maria's code
+		noCodes   bool
+		noSigner  bool
+		wantType  string // "" = signed; "retry" = retryable error
+		wantCheck bool   // the store was asked
+	}{
+		{name: "right code is signed by the worker", req: req, wantCheck: true},
+		{name: "wrong code", req: req, err: fmt.Errorf("%w: does not match", totp.ErrInvalidCode), wantType: ErrTypeProofRefused, wantCheck: true},
+		{name: "reused code", req: req, err: totp.ErrReused, wantType: ErrTypeProofRefused, wantCheck: true},
+		{name: "not enrolled", req: req, err: fmt.Errorf("%w: %q", totp.ErrNotEnrolled, "maria"), wantType: ErrTypeProofRefused, wantCheck: true},
+		{name: "store down is retried", req: req, err: errors.New("database is locked"), wantType: "retry", wantCheck: true},
+		{name: "for another run", req: otherRun, wantType: ErrTypeNotOurs},
+		{name: "not six digits", req: notDigits, wantType: ErrTypeInvalidArgument},
+		{name: "no code store", req: req, noCodes: true, wantType: ErrTypeNotConfigured},
+		{name: "no signing key", req: req, noSigner: true, wantType: ErrTypeNotConfigured},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			codes := &fakeCodes{errs: map[string]error{"maria": tc.err}}
+			a := &Activities{Codes: codes, Signer: worker, Now: func() time.Time { return now }}
+			if tc.noCodes {
+				a.Codes = nil
+			}
+			if tc.noSigner {
+				a.Signer = nil
+			}
+			var token string
+			err := execute(t, a.CheckApprovalCode, &token, tc.req)
+			assert.Equal(t, tc.wantCheck, len(codes.calls) == 1, "store asked: %v", codes.calls)
+			switch tc.wantType {
+			case "":
+				require.NoError(t, err)
+				assert.Equal(t, []string{"maria|123456"}, codes.calls)
+				as, err := proof.Verify(token, trust, proof.Expect{
+					Kind: proof.KindApproval, WorkflowID: req.WorkflowID, RunID: req.RunID, Slot: req.Slot,
+					ActionDigest: req.ActionDigest, Decision: req.Decision, Subject: "maria",
+				}, now)
+				require.NoError(t, err)
+				assert.Equal(t, proof.MethodTOTP, as.Method)
+				assert.Equal(t, worker.KeyID(), as.KeyID)
+				assert.True(t, as.IssuedAt.Equal(now))
+			case "retry":
+				require.Error(t, err)
+				_, nr := nonRetryable(err)
+				assert.False(t, nr, "a transient store failure is retried: %v", err)
+			default:
+				typ, nr := nonRetryable(err)
+				require.True(t, nr, "want non-retryable, got %v", err)
+				assert.Equal(t, tc.wantType, typ)
+			}
+		})
+	}
+}
+
+func TestLoadTrust(t *testing.T) {
+	web := newTestSigner()
+	want := proof.Trust{Keys: []proof.TrustedKey{trustedKey(web, proof.IssuerWeb)}}
+	tests := []struct {
+		name     string
+		trust    func() (proof.Trust, error)
+		wantType string // "" = keys; "retry" = retryable
+	}{
+		{"keys", func() (proof.Trust, error) { return want, nil }, ""},
+		{"unreadable keys dir is retried", func() (proof.Trust, error) { return proof.Trust{}, errors.New("read keys: permission denied") }, "retry"},
+		{"not configured", nil, ErrTypeNotConfigured},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &Activities{Trust: tc.trust}
+			var got proof.Trust
+			err := execute(t, a.LoadTrust, &got, struct{}{})
+			switch tc.wantType {
+			case "":
+				require.NoError(t, err)
+				assert.Equal(t, want, got)
+			case "retry":
+				require.Error(t, err)
+				_, nr := nonRetryable(err)
+				assert.False(t, nr)
+			default:
+				typ, nr := nonRetryable(err)
+				require.True(t, nr, "want non-retryable, got %v", err)
+				assert.Equal(t, tc.wantType, typ)
+			}
+		})
+	}
+}
+
+// gateFixture is the real gate (policy/*.cedar, the default directory) in
+// front of fake connectors holding one open invoice of 12 000.00 EUR, which
+// needs a finance manager's approval.
+type gateFixture struct {
+	a      *Activities
+	erp    *fakeERP
+	tr     *fakeTreasury
+	web    *proof.Signer
+	pay    action.Payment
+	digest string
+	now    time.Time
+}
+
+func newGateFixture(t *testing.T, now time.Time) *gateFixture {
+	t.Helper()
+	dir, err := policy.DefaultDirectory()
+	require.NoError(t, err)
+	eng, err := gate.Open(gate.FSSource(policy.DefaultPolicies()), func() time.Time { return now }, nil)
+	require.NoError(t, err)
+	vendor := erp.Vendor{ID: "V-1", Name: "Acme", BankAccount: erp.BankAccount{IBAN: "DE89370400440532013000", BIC: "COBADEFFXXX", AccountHolder: "Acme GmbH"}}
+	inv := erp.Invoice{ID: "INV-1", VendorID: "V-1", AmountMinor: 1_200_000, Currency: "EUR", DueDate: "2026-03-01",
+		BankAccount: vendor.BankAccount, Status: erp.InvoiceOpen}
+	pay := action.NewPayment(inv, vendor)
+	digest, err := action.Digest(pay)
+	require.NoError(t, err)
+	g := &gateFixture{erp: &fakeERP{invoice: inv, vendor: vendor}, tr: &fakeTreasury{}, web: newTestSigner(), pay: pay, digest: digest, now: now}
+	g.a = &Activities{
+		ERP: g.erp, Treasury: g.tr, Directory: dir, Gate: eng, Now: func() time.Time { return now },
+		Trust: func() (proof.Trust, error) {
+			return proof.Trust{Keys: []proof.TrustedKey{trustedKey(g.web, proof.IssuerWeb)}}, nil
+		},
+	}
+	return g
+}
+
+// approval is who's approval of slot for the run, proven by the web key as
+// after sign-in; tamper edits the assertion before it is signed.
+func (g *gateFixture) approval(t *testing.T, wfID, runID, who, slot string, tamper func(*proof.Assertion)) Approval {
+	t.Helper()
+	at := g.now.Add(-time.Hour)
+	a := proof.Assertion{
+		Kind: proof.KindApproval, WorkflowID: wfID, RunID: runID, Slot: slot, ActionDigest: g.digest,
+		Decision: proof.DecisionApprove, Subject: who, Method: proof.MethodOIDC, IssuedAt: at.Add(-time.Minute), ExpiresAt: at.Add(time.Hour),
+	}
+	if tamper != nil {
+		tamper(&a)
+	}
+	token, err := g.web.Sign(a)
+	require.NoError(t, err)
+	as, err := proof.Verify(token, proof.Trust{Keys: []proof.TrustedKey{trustedKey(g.web, proof.IssuerWeb)}}, proof.Expect{}, at)
+	require.NoError(t, err)
+	return Approval{Slot: slot, Approver: who, Decision: DecisionApprove, ActionDigest: g.digest, Target: PaymentTarget(g.pay), At: at,
+		Proof: &approvals.Proof{Method: as.Method, KeyID: as.KeyID, Nonce: as.Nonce, Token: token}}
+}
+
+// releaseFrom runs ReleasePayment as scheduled by a workflow of type wfType
+// and id wfID: the test activity environment cannot set either, and the
+// release's gate reads both from activity.GetInfo. mkApprovals makes the
+// approvals the request carries, for the run the workflow turned out to be.
+func (g *gateFixture) releaseFrom(t *testing.T, wfType, wfID string, mkApprovals func(runID string) []Approval) error {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetStartTime(g.now)
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: wfID})
+	env.RegisterWorkflowWithOptions(func(ctx workflow.Context) (treasury.Payment, error) {
+		req := ReleaseRequest{IdempotencyKey: IdempotencyKey(g.digest), Action: g.pay, ActionDigest: g.digest, RequestedBy: "ana"}
+		if mkApprovals != nil {
+			// Test-only workflow: it never replays, so it may sign here.
+			req.Approvals = mkApprovals(workflow.GetInfo(ctx).WorkflowExecution.RunID)
+		}
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+		})
+		var p treasury.Payment
+		err := workflow.ExecuteActivity(ctx, ActivityReleasePayment, req).Get(ctx, &p)
+		return p, err
+	}, workflow.RegisterOptions{Name: wfType})
+	env.RegisterActivityWithOptions(g.a.ReleasePayment, activity.RegisterOptions{Name: ActivityReleasePayment})
+	env.ExecuteWorkflow(wfType)
+	require.True(t, env.IsWorkflowCompleted())
+	return env.GetWorkflowError()
+}
+
+// ReleasePayment is its own gate: only this invoice's VendorPayment may
+// release, exactly the ERP's current action, with approvals whose proofs
+// verify for this run, and only when the policies permit it now.
+func TestReleasePaymentGatesItself(t *testing.T) {
+	at9 := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	ownID := VendorPaymentID("INV-1")
+	maria := func(tamper func(*proof.Assertion)) func(g *gateFixture, t *testing.T) func(string) []Approval {
+		return func(g *gateFixture, t *testing.T) func(string) []Approval {
+			return func(runID string) []Approval {
+				return []Approval{g.approval(t, ownID, runID, "maria", "finance-manager", tamper)}
+			}
+		}
+	}
+	tests := []struct {
+		name      string
+		now       time.Time
+		wfType    string
+		wfID      string
+		approvals func(g *gateFixture, t *testing.T) func(string) []Approval
+		modify    func(g *gateFixture)
+		wantType  string // "" = released
+		wantMsg   string
+	}{
+		{name: "proven finance-manager approval is released", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID, approvals: maria(nil)},
+		{name: "another workflow type", now: at9, wfType: "SomethingElse", wfID: ownID, approvals: maria(nil),
+			wantType: ErrTypeNotOurs, wantMsg: `type "SomethingElse"`},
+		{name: "another invoice's workflow", now: at9, wfType: VendorPaymentWorkflow, wfID: VendorPaymentID("INV-2"), approvals: maria(nil),
+			wantType: ErrTypeNotOurs, wantMsg: "vendor-payment-INV-2"},
+		{name: "no approval", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID,
+			wantType: ErrTypeGateDenied, wantMsg: "autonomy.threshold"},
+		{name: "approval without proof", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID,
+			approvals: func(g *gateFixture, t *testing.T) func(string) []Approval {
+				return func(runID string) []Approval {
+					a := g.approval(t, ownID, runID, "maria", "finance-manager", nil)
+					a.Proof = nil
+					return []Approval{a}
+				}
+			}, wantType: ErrTypeProofRefused, wantMsg: "approvals[0].proof"},
+		{name: "proof for another run", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID,
+			approvals: maria(func(a *proof.Assertion) { a.RunID = "another-run" }), wantType: ErrTypeProofRefused, wantMsg: "proof.runId"},
+		{name: "proof for another workflow", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID,
+			approvals: maria(func(a *proof.Assertion) { a.WorkflowID = VendorPaymentID("INV-2") }), wantType: ErrTypeProofRefused, wantMsg: "proof.workflowId"},
+		{name: "proof for another action", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID,
+			approvals: maria(func(a *proof.Assertion) { a.ActionDigest = "sha256:0000" }), wantType: ErrTypeProofRefused, wantMsg: "proof.actionDigest"},
+		{name: "proof of another person", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID,
+			approvals: maria(func(a *proof.Assertion) { a.Subject = "omar" }), wantType: ErrTypeProofRefused, wantMsg: "proof.sub"},
+		{name: "proof by an untrusted key", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID,
+			approvals: func(g *gateFixture, t *testing.T) func(string) []Approval {
+				return func(runID string) []Approval {
+					a := g.approval(t, ownID, runID, "maria", "finance-manager", nil)
+					g.web = newTestSigner() // the key that signed it is no longer trusted
+					return []Approval{a}
+				}
+			}, wantType: ErrTypeProofRefused, wantMsg: "proof.kid"},
+		{name: "approver without the role", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID,
+			approvals: func(g *gateFixture, t *testing.T) func(string) []Approval {
+				return func(runID string) []Approval {
+					return []Approval{g.approval(t, ownID, runID, "sofia", "finance-manager", nil)}
+				}
+			}, wantType: ErrTypeGateDenied, wantMsg: "autonomy.threshold"},
+		{name: "ERP changed since the approval", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID, approvals: maria(nil),
+			modify: func(g *gateFixture) { g.erp.invoice.AmountMinor++ }, wantType: ErrTypeMismatch, wantMsg: "not the requested"},
+		{name: "treasury cut-off", now: time.Date(2026, 3, 10, 23, 55, 0, 0, time.UTC), wfType: VendorPaymentWorkflow, wfID: ownID, approvals: maria(nil),
+			wantType: ErrTypeGateDenied, wantMsg: "payment.window"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGateFixture(t, tc.now)
+			if tc.modify != nil {
+				tc.modify(g)
+			}
+			var aps func(string) []Approval
+			if tc.approvals != nil {
+				aps = tc.approvals(g, t)
+			}
+			err := g.releaseFrom(t, tc.wfType, tc.wfID, aps)
+			if tc.wantType == "" {
+				require.NoError(t, err)
+				assert.Equal(t, []string{IdempotencyKey(g.digest)}, g.tr.keys)
+				return
+			}
+			typ, nr := nonRetryable(err)
+			require.True(t, nr, "want non-retryable, got %v", err)
+			assert.Equal(t, tc.wantType, typ)
+			assert.Contains(t, err.Error(), tc.wantMsg)
+			assert.Empty(t, g.tr.keys, "nothing reaches treasury")
+		})
+	}
+}
+
+// Without a workflow (the test activity environment's default type), the
+// gated release refuses before reading anything.
+func TestReleasePaymentOutsideItsWorkflowIsRefused(t *testing.T) {
+	g := newGateFixture(t, time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))
+	g.erp.err = errors.New("the ERP must not be read")
+	err := execute(t, g.a.ReleasePayment, nil, ReleaseRequest{IdempotencyKey: IdempotencyKey(g.digest), Action: g.pay, ActionDigest: g.digest})
+	typ, nr := nonRetryable(err)
+	require.True(t, nr, "want non-retryable, got %v", err)
+	assert.Equal(t, ErrTypeNotOurs, typ)
+	assert.Empty(t, g.tr.keys)
+	assert.Empty(t, g.tr.listed)
+}
+
+// EvaluateGate answers with the decision, a deny included; the daily cap
+// counts what the vendor already got today under other actions.
+func TestEvaluateGate(t *testing.T) {
+	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	small := func(g *gateFixture) {
+		g.erp.invoice.AmountMinor = 120000
+		g.pay.AmountMinor = 120000
+		d, err := action.Digest(g.pay)
+		if err != nil {
+			panic(err)
+		}
+		g.digest = d
+	}
+	paidToday := func(amount int64, at time.Time, status string) treasury.Payment {
+		return treasury.Payment{ID: "PAY-0", IdempotencyKey: "vp-other", InvoiceID: "INV-0", VendorID: "V-1", AmountMinor: amount, Currency: "EUR", Status: status, ReleasedAt: at}
+	}
+	tests := []struct {
+		name       string
+		modify     func(g *gateFixture)
+		withMaria  bool
+		wantPermit bool
+		wantRoles  []string
+		wantIDs    []string
+	}{
+		{name: "big payment needs a finance manager", wantRoles: []string{"finance-manager"}, wantIDs: []string{"autonomy.threshold", "vendor.daily-cap"}},
+		{name: "big payment with a proven approval", withMaria: true, wantPermit: true},
+		{name: "small payment", modify: small, wantPermit: true},
+		{name: "small payment over the daily cap", modify: func(g *gateFixture) {
+			small(g)
+			g.tr.existing = []treasury.Payment{paidToday(450000, now.Add(-time.Hour), treasury.StatusSettled)}
+		}, wantRoles: []string{"finance-manager"}, wantIDs: []string{"vendor.daily-cap"}},
+		{name: "yesterday's and failed payments do not count", modify: func(g *gateFixture) {
+			small(g)
+			g.tr.existing = []treasury.Payment{
+				paidToday(450000, now.Add(-24*time.Hour), treasury.StatusSettled),
+				paidToday(450000, now.Add(-time.Hour), treasury.StatusFailed),
+			}
+		}, wantPermit: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGateFixture(t, now)
+			if tc.modify != nil {
+				tc.modify(g)
+			}
+			req := GateRequest{Action: g.pay, ActionDigest: g.digest, RequestedBy: "ana"}
+			if tc.withMaria {
+				req.Approvals = []Approval{g.approval(t, "default-test-workflow-id", "default-test-run-id", "maria", "finance-manager", nil)}
+			}
+			var d gate.Decision
+			require.NoError(t, execute(t, g.a.EvaluateGate, &d, req))
+			assert.Equal(t, tc.wantPermit, d.Permit, d.String())
+			assert.NotEmpty(t, d.PolicySetHash)
+			if tc.wantPermit {
+				return
+			}
+			assert.True(t, d.NeedsApprovalOnly(), d.String())
+			assert.Equal(t, tc.wantRoles, d.ApprovalRoles())
+			var ids []string
+			for _, r := range d.Reasons {
+				ids = append(ids, r.PolicyID)
+			}
+			assert.Equal(t, tc.wantIDs, ids)
 		})
 	}
 }

@@ -1,73 +1,35 @@
-// Package client holds typed helpers for services and tools that talk to
-// ExecutionOrchestrator through Temporal: dial with Temporal's standard
-// environment configuration, start a vendor payment, read its status and
-// result, approve. Every helper uses only the public contract in
-// workflows/contract.go, so a service in another language can do the same
-// with its own Temporal SDK.
-package client
+package vendorpayment
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"regexp"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	tclient "go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/contrib/envconfig"
-	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/execution-orchestrator/orchestrator/telemetry"
-	"github.com/execution-orchestrator/orchestrator/workflows"
+	"github.com/execution-orchestrator/orchestrator/client"
+	"github.com/execution-orchestrator/orchestrator/process"
 )
-
-// Dial connects using Temporal's environment configuration (TEMPORAL_ADDRESS,
-// TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE and
-// the temporal.toml profiles), so the same binary reaches a dev server, a
-// self-hosted cluster or Temporal Cloud. Calls are traced with OpenTelemetry
-// (see package telemetry; a no-op unless an exporter is configured).
-func Dial(ctx context.Context, logger *slog.Logger) (tclient.Client, error) {
-	opts, err := envconfig.LoadDefaultClientOptions()
-	if err != nil {
-		return nil, fmt.Errorf("load Temporal client configuration: %w", err)
-	}
-	if logger != nil {
-		opts.Logger = sdklog.NewStructuredLogger(logger)
-	}
-	tracing, err := telemetry.TemporalInterceptor(nil)
-	if err != nil {
-		return nil, err
-	}
-	opts.Interceptors = append(opts.Interceptors, tracing)
-	c, err := tclient.DialContext(ctx, opts)
-	if err != nil {
-		return nil, fmt.Errorf("dial Temporal at %q: %w", opts.HostPort, err)
-	}
-	return c, nil
-}
-
-// ErrInvalidInput marks input that can never succeed; callers (activities)
-// turn it into a non-retryable error.
-var ErrInvalidInput = errors.New("invalid input")
 
 var invoiceIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// StartVendorPayment starts the VendorPayment for an invoice, or joins the
+// Start starts the VendorPayment for an invoice, or joins the
 // one already running for it: the workflow id is derived from the invoice,
 // so a second start can never pay twice.
-func StartVendorPayment(ctx context.Context, c tclient.Client, in workflows.VendorPaymentInput) (tclient.WorkflowRun, error) {
+func Start(ctx context.Context, c tclient.Client, in VendorPaymentInput) (tclient.WorkflowRun, error) {
 	if !invoiceIDRE.MatchString(in.InvoiceID) {
-		return nil, fmt.Errorf("invoiceId: %q is not an invoice id: %w", in.InvoiceID, ErrInvalidInput)
+		return nil, fmt.Errorf("invoiceId: %q is not an invoice id: %w", in.InvoiceID, client.ErrInvalidInput)
 	}
 	if in.RequestedBy == "" {
-		return nil, fmt.Errorf("requestedBy: required: %w", ErrInvalidInput)
+		return nil, fmt.Errorf("requestedBy: required: %w", client.ErrInvalidInput)
 	}
 	opts := tclient.StartWorkflowOptions{
-		ID:        workflows.VendorPaymentID(in.InvoiceID),
-		TaskQueue: workflows.TaskQueue,
+		ID:        VendorPaymentID(in.InvoiceID),
+		TaskQueue: process.TaskQueue,
 		// A running payment is joined; a finished one that failed may be
 		// retried; a completed one (paid, or a clear business outcome) is
 		// not started again.
@@ -80,11 +42,11 @@ func StartVendorPayment(ctx context.Context, c tclient.Client, in workflows.Vend
 		StaticDetails: "Loads the invoice and vendor from the ERP, checks schedule, bank details and " +
 			"approval tier, releases the payment from treasury, verifies settlement, emails the vendor and marks the invoice paid.",
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SAProcess.ValueSet(workflows.ProcessVendorPayment),
-			workflows.SABusinessKey.ValueSet(in.InvoiceID),
+			process.SAProcess.ValueSet(ProcessName),
+			process.SABusinessKey.ValueSet(in.InvoiceID),
 		),
 	}
-	run, err := c.ExecuteWorkflow(ctx, opts, workflows.VendorPaymentWorkflow, in)
+	run, err := c.ExecuteWorkflow(ctx, opts, VendorPaymentWorkflow, in)
 	if err != nil {
 		var already *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &already) {
@@ -95,10 +57,10 @@ func StartVendorPayment(ctx context.Context, c tclient.Client, in workflows.Vend
 	return run, nil
 }
 
-// VendorPaymentStatus runs the "status" query.
-func VendorPaymentStatus(ctx context.Context, c tclient.Client, workflowID string) (workflows.VendorPaymentStatus, error) {
-	var st workflows.VendorPaymentStatus
-	v, err := c.QueryWorkflow(ctx, workflowID, "", workflows.StatusQuery)
+// QueryStatus runs the "status" query.
+func QueryStatus(ctx context.Context, c tclient.Client, workflowID string) (VendorPaymentStatus, error) {
+	var st VendorPaymentStatus
+	v, err := c.QueryWorkflow(ctx, workflowID, "", StatusQuery)
 	if err != nil {
 		return st, fmt.Errorf("query status of %s: %w", workflowID, err)
 	}
@@ -108,9 +70,9 @@ func VendorPaymentStatus(ctx context.Context, c tclient.Client, workflowID strin
 	return st, nil
 }
 
-// VendorPaymentResult waits for the workflow to finish and returns its result.
-func VendorPaymentResult(ctx context.Context, c tclient.Client, workflowID string) (workflows.VendorPaymentResult, error) {
-	var res workflows.VendorPaymentResult
+// GetResult waits for the workflow to finish and returns its result.
+func GetResult(ctx context.Context, c tclient.Client, workflowID string) (VendorPaymentResult, error) {
+	var res VendorPaymentResult
 	if err := c.GetWorkflow(ctx, workflowID, "").Get(ctx, &res); err != nil {
 		return res, fmt.Errorf("result of %s: %w", workflowID, err)
 	}

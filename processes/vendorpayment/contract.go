@@ -1,24 +1,30 @@
-// Package workflows holds the Temporal workflows of ExecutionOrchestrator and
-// their public contract: task queue, workflow types, id schemes, query, update
-// and signal names and the JSON payloads. Services in any language rely on
-// these names; change them only with a versioned migration.
-package workflows
+// Package vendorpayment is the vendor-payment process: an overdue, scheduled
+// invoice is paid exactly as approved, verified settled, the vendor told and
+// the invoice closed. This file is its public contract: workflow types, id
+// schemes, query, update and signal names and the JSON payloads. Services in
+// any language rely on these names; change them only with a versioned
+// migration.
+package vendorpayment
 
 import (
 	"time"
 
 	"github.com/execution-orchestrator/orchestrator/action"
+	"github.com/execution-orchestrator/orchestrator/approvals"
+	"github.com/execution-orchestrator/orchestrator/gate"
 )
 
-// TaskQueue is the default task queue every workflow of ours runs on.
-const TaskQueue = "execution-orchestrator"
+// ProcessName is the EOProcess value of a VendorPayment and the name the
+// process is listed under (processes.All).
+const ProcessName = "vendor-payment"
 
 // Names that make up the public contract.
 const (
 	VendorPaymentWorkflow = "VendorPayment"
 	StatusQuery           = "status"
-	ApprovalUpdate        = "approval"
-	ApprovalSignal        = "approval"
+	ApprovalUpdate        = approvals.UpdateName
+	ApprovalSignal        = approvals.SignalName
+	ApprovalsQuery        = approvals.QueryName
 )
 
 // VendorPaymentID is the workflow id for an invoice: one payment workflow per
@@ -33,6 +39,9 @@ const (
 	OutcomeRejected            = "rejected"
 	OutcomeExpired             = "expired"
 	OutcomeFailed              = "failed"
+	// OutcomeDenied: the gate's policies forbid the payment for a reason no
+	// approval lifts (payment window, target binding, ...); Reason names them.
+	OutcomeDenied = "denied"
 	// OutcomeCancelled is reported by the status query and the EOOutcome
 	// search attribute of a cancelled run; the run itself ends Canceled.
 	OutcomeCancelled = "cancelled"
@@ -55,30 +64,25 @@ type VendorPaymentResult struct {
 	Approvals    []Approval `json:"approvals,omitempty"`
 }
 
-// ApprovalRequest is the payload of the "approval" Update and Signal.
-type ApprovalRequest struct {
-	Decision     string `json:"decision"` // "approve" or "reject"
-	Approver     string `json:"approver"` // person id from the org directory
-	Comment      string `json:"comment,omitempty"`
-	ActionDigest string `json:"actionDigest"`
-}
+// The approval payloads are the kernel's (package approvals): every gated
+// process takes the same "approval" Update and Signal and answers the same
+// "approvals" query. The aliases keep this contract readable on its own.
+type (
+	// ApprovalRequest is the payload of the "approval" Update and Signal.
+	ApprovalRequest = approvals.Request
+	// Approval is one accepted decision, as recorded by the workflow.
+	Approval = approvals.Approval
+	// RejectedMessage is an approval signal the workflow ignored, and why.
+	RejectedMessage = approvals.RejectedMessage
+	// ApprovalReceipt is what an accepted "approval" Update returns.
+	ApprovalReceipt = approvals.Receipt
+)
 
 // Decisions an ApprovalRequest may carry.
 const (
-	DecisionApprove = "approve"
-	DecisionReject  = "reject"
+	DecisionApprove = approvals.DecisionApprove
+	DecisionReject  = approvals.DecisionReject
 )
-
-// Approval is one accepted decision, as recorded by the workflow.
-type Approval struct {
-	Slot         string    `json:"slot"` // role the approver filled, e.g. "finance-manager"
-	Approver     string    `json:"approver"`
-	OnBehalfOf   string    `json:"onBehalfOf,omitempty"` // set when a delegate or escalation target decided
-	Decision     string    `json:"decision"`
-	Comment      string    `json:"comment,omitempty"`
-	ActionDigest string    `json:"actionDigest"`
-	At           time.Time `json:"at"`
-}
 
 // VendorPaymentStatus is what the "status" query returns.
 type VendorPaymentStatus struct {
@@ -112,24 +116,10 @@ type VendorPaymentStatus struct {
 	// action or stale approvals start a new round.
 	ApprovalRounds int        `json:"approvalRounds,omitempty"`
 	VerifiedAt     *time.Time `json:"verifiedAt,omitempty"`
-}
-
-// RejectedMessage is an approval signal the workflow ignored, and why.
-type RejectedMessage struct {
-	Approver     string    `json:"approver"`
-	Decision     string    `json:"decision"`
-	ActionDigest string    `json:"actionDigest,omitempty"`
-	Reason       string    `json:"reason"`
-	At           time.Time `json:"at"`
-}
-
-// ApprovalReceipt is what an accepted "approval" Update returns.
-type ApprovalReceipt struct {
-	Slot       string `json:"slot"`
-	Decision   string `json:"decision"`
-	OnBehalfOf string `json:"onBehalfOf,omitempty"`
-	// Remaining lists the roles whose approval is still needed after this one.
-	Remaining []string `json:"remaining,omitempty"`
+	// Gate is the last decision of the policy gate before approval or release.
+	Gate *gate.Decision `json:"gate,omitempty"`
+	// ProofRequired is true when decisions need a proof of who made them.
+	ProofRequired bool `json:"proofRequired,omitempty"`
 }
 
 // Stages a VendorPayment moves through; the "status" query and the EOStage
@@ -137,7 +127,7 @@ type ApprovalReceipt struct {
 const (
 	StageLoading          = "loading"
 	StageChecking         = "checking"
-	StageAwaitingApproval = "awaiting_approval"
+	StageAwaitingApproval = approvals.StageAwaitingApproval
 	StageReleasing        = "releasing"
 	StageVerifying        = "verifying"
 	StageNotifying        = "notifying"

@@ -1,4 +1,4 @@
-package activities
+package vendorpayment
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
-	"github.com/execution-orchestrator/orchestrator/workflows"
 )
 
 // OverdueLister lists open invoices whose due date is before asOf.
@@ -45,16 +44,16 @@ func (d *Detector) ListOverdueInvoices(ctx context.Context, asOf string) ([]stri
 
 // StartVendorPayment starts the invoice's VendorPayment, or joins the running
 // one; the workflow id makes it idempotent.
-func (d *Detector) StartVendorPayment(ctx context.Context, in workflows.VendorPaymentInput) (workflows.StartPaymentOutcome, error) {
-	run, err := client.StartVendorPayment(ctx, d.Temporal, in)
+func (d *Detector) StartVendorPayment(ctx context.Context, in VendorPaymentInput) (StartPaymentOutcome, error) {
+	run, err := Start(ctx, d.Temporal, in)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &already):
-		return workflows.StartPaymentOutcome{WorkflowID: workflows.VendorPaymentID(in.InvoiceID), AlreadyCompleted: true}, nil
+		return StartPaymentOutcome{WorkflowID: VendorPaymentID(in.InvoiceID), AlreadyCompleted: true}, nil
 	case errors.Is(err, client.ErrInvalidInput):
-		return workflows.StartPaymentOutcome{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidInput", err)
+		return StartPaymentOutcome{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidInput", err)
 	case err != nil:
-		return workflows.StartPaymentOutcome{}, err
+		return StartPaymentOutcome{}, err
 	}
-	return workflows.StartPaymentOutcome{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+	return StartPaymentOutcome{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
 }

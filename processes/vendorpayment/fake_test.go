@@ -1,8 +1,9 @@
-package workflows
+package vendorpayment
 
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,12 +11,15 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/execution-orchestrator/orchestrator/action"
+	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
+	"github.com/execution-orchestrator/orchestrator/gate"
+	"github.com/execution-orchestrator/orchestrator/proof"
 )
 
-// fakeActivities stands in for activities.Activities in workflow tests. Its
+// fakeActivities stands in for Activities in workflow tests. Its
 // exported methods are registered as activities under their method names,
 // which are the contract names. Activities run on other goroutines, hence
 // the mutex.
@@ -34,8 +38,25 @@ type fakeActivities struct {
 	// settleAfter is how many VerifySettlement calls see "released" before
 	// "settled"; negative never settles.
 	settleAfter int
-	// delivered reports whether VerifyEmailDelivered finds the message.
+	// undelivered makes VerifyEmailDelivered not find the message.
 	undelivered bool
+
+	// rolesPlan, when it has slots, is what PlanApprovals returns for a
+	// request naming roles (the gate asked for people the tier does not).
+	rolesPlan ApprovalPlan
+	// releasedToday is what treasury already paid the vendor today, for the
+	// gate's daily cap.
+	releasedToday int64
+	// gateDeny are reasons the gate always adds (e.g. a forbid no approval
+	// lifts); gateErr makes EvaluateGate fail.
+	gateDeny []gate.Reason
+	gateErr  error
+	// web signs approvals as the web app does after sign-in; worker signs
+	// the assertions of checked one-time codes. LoadTrust returns both.
+	web, worker *proof.Signer
+	// now is the clock of the assertions the fake signs: the test
+	// environment's, which the workflow verifies against.
+	now func() time.Time
 
 	calls     []string
 	notes     []NoteRequest
@@ -46,6 +67,9 @@ type fakeActivities struct {
 	markPaid  []MarkPaidRequest
 	escalated []EscalationRequest
 	checked   []CheckApproversRequest
+	planReqs  []PlanRequest
+	gateReqs  []GateRequest
+	codeReqs  []approvals.CodeCheck
 	settles   int
 	loads     int
 }
@@ -66,13 +90,35 @@ func testInvoice(amountMinor int64) erp.Invoice {
 	}
 }
 
+// testCode is the one-time code the fake accepts for any known person.
+const testCode = "123456"
+
+// codePeople are the people the fake's authenticator store knows.
+var codePeople = []string{"maria", "omar", "lena", "chen", "sofia"}
+
 func newFake() *fakeActivities {
 	return &fakeActivities{
 		invoices: []erp.Invoice{testInvoice(120000)},
 		vendor:   testVendor,
 		schedule: ScheduleCheckResult{OnSchedule: true},
 		plan:     testPlanAuto,
+		web:      newTestSigner(),
+		worker:   newTestSigner(),
+		now:      func() time.Time { return testStart },
 	}
+}
+
+func newTestSigner() *proof.Signer {
+	_, priv, err := proof.GenerateKey()
+	if err != nil {
+		panic(err)
+	}
+	return proof.NewSigner(priv)
+}
+
+// trustedKey lists s as a key of issuer with its default methods.
+func trustedKey(s *proof.Signer, issuer string) proof.TrustedKey {
+	return proof.TrustedKey{KeyID: s.KeyID(), Public: proof.EncodePublicKey(s.Public()), Issuer: issuer}
 }
 
 // enter locks the fake and records a call of activity name; defer the
@@ -122,8 +168,12 @@ func (f *fakeActivities) CheckPaymentSchedule(_ context.Context, _ ScheduleCheck
 	return f.schedule, nil
 }
 
-func (f *fakeActivities) PlanApprovals(_ context.Context, _ PlanRequest) (ApprovalPlan, error) {
+func (f *fakeActivities) PlanApprovals(_ context.Context, req PlanRequest) (ApprovalPlan, error) {
 	defer f.enter(ActivityPlanApprovals)()
+	f.planReqs = append(f.planReqs, req)
+	if len(req.Roles) > 0 && len(f.rolesPlan.Slots) > 0 {
+		return f.rolesPlan, nil
+	}
 	return f.plan, nil
 }
 
@@ -194,6 +244,62 @@ func (f *fakeActivities) RecordNote(_ context.Context, req NoteRequest) error {
 
 func (f *fakeActivities) EscalateToFinanceOps(_ context.Context, req EscalationRequest) error {
 	return keep(f, ActivityEscalate, &f.escalated, req)
+}
+
+// EvaluateGate emulates policy/vendorpayment.cedar for what the workflow
+// tests exercise: only approvals that carry a proof count (the real gate
+// verifies them); above 5 000.00 EUR a finance-manager approval is needed,
+// above 25 000.00 EUR a CFO's too; without approvals a vendor gets at most
+// 5 000.00 EUR a day. gateDeny adds reasons no approval lifts.
+func (f *fakeActivities) EvaluateGate(_ context.Context, req GateRequest) (gate.Decision, error) {
+	defer f.enter(ActivityEvaluateGate)()
+	f.gateReqs = append(f.gateReqs, req)
+	if f.gateErr != nil {
+		return gate.Decision{}, f.gateErr
+	}
+	roles, count := map[string]bool{}, 0
+	for _, a := range req.Approvals {
+		if a.Decision == DecisionApprove && a.Proof != nil && a.ActionDigest == req.ActionDigest {
+			roles[a.Slot] = true
+			count++
+		}
+	}
+	amount := req.Action.AmountMinor
+	var reasons []gate.Reason
+	if amount > 500000 && !roles["finance-manager"] {
+		reasons = append(reasons, gate.Reason{PolicyID: "autonomy.threshold", Approval: "finance-manager", Message: "above 5 000.00 EUR"})
+	}
+	if amount > 2500000 && !roles["cfo"] {
+		reasons = append(reasons, gate.Reason{PolicyID: "tier.cfo", Approval: "cfo", Message: "above 25 000.00 EUR"})
+	}
+	if count == 0 && f.releasedToday+amount > 500000 {
+		reasons = append(reasons, gate.Reason{PolicyID: "vendor.daily-cap", Approval: "finance-manager", Message: "more than 5 000.00 EUR today"})
+	}
+	reasons = append(reasons, f.gateDeny...)
+	slices.SortFunc(reasons, func(a, b gate.Reason) int { return strings.Compare(a.PolicyID, b.PolicyID) })
+	return gate.Decision{Permit: len(reasons) == 0, Reasons: reasons, PolicySetHash: "sha256:fake", At: f.now()}, nil
+}
+
+func (f *fakeActivities) LoadTrust(context.Context, struct{}) (proof.Trust, error) {
+	defer f.enter(ActivityLoadTrust)()
+	return proof.Trust{Keys: []proof.TrustedKey{trustedKey(f.web, proof.IssuerWeb), trustedKey(f.worker, proof.IssuerWorker)}}, nil
+}
+
+// CheckApprovalCode accepts testCode for a known person and signs the
+// decision with the worker key, as the real activity does; anything else is
+// refused non-retryably.
+func (f *fakeActivities) CheckApprovalCode(_ context.Context, req approvals.CodeCheck) (string, error) {
+	defer f.enter(ActivityCheckApprovalCode)()
+	f.codeReqs = append(f.codeReqs, req)
+	if req.Code != testCode || !slices.Contains(codePeople, req.Approver) {
+		return "", temporal.NewNonRetryableApplicationError("proof.totp: invalid code", ErrTypeProofRefused, nil)
+	}
+	now := f.now()
+	return f.worker.Sign(proof.Assertion{
+		Kind: proof.KindApproval, WorkflowID: req.WorkflowID, RunID: req.RunID, Slot: req.Slot,
+		ActionDigest: req.ActionDigest, Decision: req.Decision, Subject: req.Approver, Method: proof.MethodTOTP,
+		IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute),
+	})
 }
 
 func (f *fakeActivities) snapshotNotified() []NotifyApproversRequest {

@@ -1,4 +1,4 @@
-package activities
+package vendorpayment
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/sandbox/sandboxtest"
-	"github.com/execution-orchestrator/orchestrator/workflows"
 )
 
 // Two runs for one invoice on the real treasury (sandbox over HTTP): the
@@ -35,7 +34,7 @@ func TestReleasePaymentAcrossRunsOnSandboxTreasury(t *testing.T) {
 		digest, err := action.Digest(pay)
 		require.NoError(t, err)
 		var p treasury.Payment
-		err = execute(t, a.ReleasePayment, &p, workflows.ReleaseRequest{IdempotencyKey: workflows.IdempotencyKey(digest), Action: pay, ActionDigest: digest})
+		err = execute(t, a.ReleasePayment, &p, ReleaseRequest{IdempotencyKey: IdempotencyKey(digest), Action: pay, ActionDigest: digest})
 		return p, err
 	}
 

@@ -1,4 +1,4 @@
-package client
+package vendorpayment
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	tclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/execution-orchestrator/orchestrator/workflows"
+	"github.com/execution-orchestrator/orchestrator/process"
 )
 
 // EnsureDetectorSchedule creates the Schedule that runs the overdue-invoice
@@ -21,14 +21,14 @@ func EnsureDetectorSchedule(ctx context.Context, c tclient.Client, interval time
 	}
 	spec := tclient.ScheduleSpec{Intervals: []tclient.ScheduleIntervalSpec{{Every: interval}}}
 	_, err := c.ScheduleClient().Create(ctx, tclient.ScheduleOptions{
-		ID:   workflows.OverdueDetectorScheduleID,
+		ID:   OverdueDetectorScheduleID,
 		Spec: spec,
 		Action: &tclient.ScheduleWorkflowAction{
-			ID:        workflows.OverdueDetectorScheduleID,
-			Workflow:  workflows.OverdueDetectorWorkflow,
-			TaskQueue: workflows.TaskQueue,
+			ID:        OverdueDetectorScheduleID,
+			Workflow:  OverdueDetectorWorkflow,
+			TaskQueue: process.TaskQueue,
 			TypedSearchAttributes: temporal.NewSearchAttributes(
-				workflows.SAProcess.ValueSet("overdue-invoice-detector"),
+				process.SAProcess.ValueSet("overdue-invoice-detector"),
 			),
 			StaticSummary: "Lists overdue invoices in the ERP and starts a vendor payment for each",
 		},
@@ -40,9 +40,9 @@ func EnsureDetectorSchedule(ctx context.Context, c tclient.Client, interval time
 		return nil
 	}
 	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return fmt.Errorf("create schedule %s: %w", workflows.OverdueDetectorScheduleID, err)
+		return fmt.Errorf("create schedule %s: %w", OverdueDetectorScheduleID, err)
 	}
-	h := c.ScheduleClient().GetHandle(ctx, workflows.OverdueDetectorScheduleID)
+	h := c.ScheduleClient().GetHandle(ctx, OverdueDetectorScheduleID)
 	err = h.Update(ctx, tclient.ScheduleUpdateOptions{
 		DoUpdate: func(in tclient.ScheduleUpdateInput) (*tclient.ScheduleUpdate, error) {
 			in.Description.Schedule.Spec = &spec
@@ -50,7 +50,7 @@ func EnsureDetectorSchedule(ctx context.Context, c tclient.Client, interval time
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("update schedule %s: %w", workflows.OverdueDetectorScheduleID, err)
+		return fmt.Errorf("update schedule %s: %w", OverdueDetectorScheduleID, err)
 	}
 	return nil
 }

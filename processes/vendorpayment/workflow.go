@@ -1,8 +1,8 @@
-package workflows
+package vendorpayment
 
 import (
-	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,22 +12,15 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/execution-orchestrator/orchestrator/action"
+	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
+	"github.com/execution-orchestrator/orchestrator/gate"
+	"github.com/execution-orchestrator/orchestrator/process"
 )
 
 // ErrTypeInvalidInput is the ApplicationError type of a rejected workflow input.
 const ErrTypeInvalidInput = "InvalidInput"
-
-// WorkflowRegistry is the part of a Temporal worker (or replayer) Register uses.
-type WorkflowRegistry interface {
-	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
-}
-
-// Register registers every workflow of this package under its contract name.
-func Register(r WorkflowRegistry, cfg VendorPaymentConfig) {
-	r.RegisterWorkflowWithOptions(NewVendorPayment(cfg).Run, workflow.RegisterOptions{Name: VendorPaymentWorkflow})
-}
 
 // VendorPayment pays one overdue, scheduled vendor invoice: it checks the
 // invoice, gets the approvals the org directory asks for, releases exactly
@@ -65,15 +58,10 @@ type run struct {
 	logger log.Logger
 	st     VendorPaymentStatus
 
-	// strict is whether this execution applies the stricter approval rules
-	// (see changeStrictApprovals); fixed once at the start of Run.
-	strict bool
-
-	plan    *ApprovalPlan
-	slot    int       // index of the awaited slot in plan.Slots, -1 when none
-	awaited []awaitee // who may decide on the awaited slot
-	decided bool      // a decision arrived for the awaited slot
-	reject  *Approval // the rejection that ends the workflow, if any
+	// rules are the approval rules this execution applies (see
+	// changeStrictApprovals, changeProvenApprovals); fixed at the start.
+	rules approvals.Rules
+	ap    *approvals.Waiter
 }
 
 // changeStrictApprovals versions the stricter approval rules: identities
@@ -83,6 +71,12 @@ type run struct {
 // follows it, so executions started before the change keep the old rules.
 const changeStrictApprovals = "strict-approvals"
 
+// changeProvenApprovals versions proofs and the gate: a decision counts only
+// with a verified proof of who made it, and the Cedar gate decides before
+// approval whether people are needed (and the release activity decides again
+// at the side effect). Executions started before keep their rules.
+const changeProvenApprovals = "proven-approvals"
+
 // changeCancelCleanup marks executions whose cancellation finishes with
 // outcome "cancelled", an ERP note and, when money may move, an escalation.
 const changeCancelCleanup = "cancel-cleanup"
@@ -91,19 +85,32 @@ const changeCancelCleanup = "cancel-cleanup"
 func (w *VendorPayment) Run(ctx workflow.Context, in VendorPaymentInput) (VendorPaymentResult, error) {
 	// Asked once, first, so every handler of this execution sees one answer.
 	strict := workflow.GetVersion(ctx, changeStrictApprovals, workflow.DefaultVersion, 1) >= 1
+	proven := workflow.GetVersion(ctx, changeProvenApprovals, workflow.DefaultVersion, 1) >= 1
 	r := &run{
-		strict: strict,
+		rules:  approvals.Rules{Strict: strict, RequireProof: proven},
 		cfg:    w.cfg,
 		in:     in,
 		wfID:   workflow.GetInfo(ctx).WorkflowExecution.ID,
 		logger: workflow.GetLogger(ctx),
-		slot:   -1,
 		st:     VendorPaymentStatus{Stage: StageLoading, InvoiceID: in.InvoiceID, RequestedBy: in.RequestedBy},
 	}
-	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (VendorPaymentStatus, error) { return r.st, nil }); err != nil {
-		return VendorPaymentResult{}, fmt.Errorf("register %s query: %w", StatusQuery, err)
+	ap, err := approvals.New(ctx, approvals.Config{
+		Host: approvalHost{r}, Rules: r.rules, RequestedBy: in.RequestedBy,
+		ActionDigest: func() string { return r.st.ActionDigest },
+		Target: func() string {
+			if r.st.Action == nil {
+				return ""
+			}
+			return PaymentTarget(*r.st.Action)
+		},
+		Stage:             func() string { return r.st.Stage },
+		UpdateDescription: "Approve or reject the payment action awaiting a decision",
+	})
+	if err != nil {
+		return VendorPaymentResult{}, err
 	}
-	if err := r.listenForApprovals(ctx); err != nil {
+	r.ap = ap
+	if err := r.registerQueries(ctx); err != nil {
 		return VendorPaymentResult{}, err
 	}
 	if err := validateInput(in); err != nil {
@@ -111,9 +118,9 @@ func (w *VendorPayment) Run(ctx workflow.Context, in VendorPaymentInput) (Vendor
 		return VendorPaymentResult{}, err
 	}
 	r.upsert(ctx,
-		SAProcess.ValueSet(ProcessVendorPayment),
-		SABusinessKey.ValueSet(in.InvoiceID),
-		SAStage.ValueSet(StageLoading),
+		process.SAProcess.ValueSet(ProcessName),
+		process.SABusinessKey.ValueSet(in.InvoiceID),
+		process.SAStage.ValueSet(StageLoading),
 	)
 	res, err := r.execute(ctx)
 	if ctx.Err() != nil && (err != nil || res.Outcome != OutcomePaid) {
@@ -130,9 +137,51 @@ func (w *VendorPayment) Run(ctx workflow.Context, in VendorPaymentInput) (Vendor
 		// Only internal errors get here; business failures are outcomes.
 		return VendorPaymentResult{}, err
 	}
-	res.Approvals = r.st.Approvals
+	res.Approvals = r.ap.Approvals
 	r.finish(ctx, res)
 	return res, nil
+}
+
+// registerQueries answers "status" (this process's own shape) and
+// "approvals" (the kernel's shape every gated process answers).
+func (r *run) registerQueries(ctx workflow.Context) error {
+	err := workflow.SetQueryHandler(ctx, StatusQuery, func() (VendorPaymentStatus, error) {
+		st := r.st
+		st.Approvals, st.RejectedMessages = r.ap.Approvals, r.ap.RejectedMessages
+		st.AwaitingSlot, st.PendingApprovers, st.AwaitingSince, st.Escalated = r.ap.AwaitingSlot, r.ap.PendingApprovers, r.ap.AwaitingSince, r.ap.Escalated
+		st.ApprovalRounds = r.ap.Rounds
+		st.ProofRequired = r.rules.RequireProof
+		return st, nil
+	})
+	if err != nil {
+		return fmt.Errorf("register %s query: %w", StatusQuery, err)
+	}
+	err = workflow.SetQueryHandler(ctx, ApprovalsQuery, func() (approvals.Status, error) {
+		st := approvals.Status{
+			Process: ProcessName, WorkflowID: r.wfID, BusinessKey: r.in.InvoiceID, Stage: r.st.Stage,
+			Title: "Vendor payment for invoice " + r.in.InvoiceID, RequestedBy: r.in.RequestedBy,
+			Kind: action.KindVendorPayment, ActionDigest: r.st.ActionDigest,
+			AmountMinor: r.st.AmountMinor, Currency: r.st.Currency, ApprovalReason: r.st.ApprovalReason,
+			Tier: r.st.Tier, Outcome: r.st.Outcome, Reason: r.st.Reason,
+		}
+		if a := r.st.Action; a != nil {
+			st.Action, st.Target = *a, PaymentTarget(*a)
+			st.Title = fmt.Sprintf("Pay %s to %s (invoice %s)", formatMoney(a.AmountMinor, a.Currency), a.VendorName, a.InvoiceID)
+		}
+		r.ap.Fill(&st)
+		return st, nil
+	})
+	if err != nil {
+		return fmt.Errorf("register %s query: %w", ApprovalsQuery, err)
+	}
+	return nil
+}
+
+// PaymentTarget is the target a payment action binds to: the vendor and the
+// account the money goes to. An approval for one target never admits
+// another (gate rule target.binding).
+func PaymentTarget(p action.Payment) string {
+	return p.VendorID + "/" + strings.ToUpper(strings.Join(strings.Fields(p.Beneficiary.IBAN), ""))
 }
 
 func validateInput(in VendorPaymentInput) error {
@@ -170,6 +219,11 @@ func (r *run) execute(ctx workflow.Context) (VendorPaymentResult, error) {
 	// Each pass re-reads the invoice and vendor and rebuilds the action, so
 	// the pass that releases is the gate: its reads, digest comparison and
 	// approver check happen immediately before ReleasePayment.
+	// roles are those the gate asked people for in an earlier pass. Later
+	// passes plan with them, so approvals given for them (e.g. a finance
+	// manager for a vendor's daily cap on an otherwise autonomous amount)
+	// are not dropped as "slot not in plan" before the gate sees them.
+	var roles []string
 	for {
 		inv, vendor, res := r.loadAndCheck(ctx)
 		if res != nil {
@@ -185,31 +239,83 @@ func (r *run) execute(ctx workflow.Context) (VendorPaymentResult, error) {
 		}
 		r.st.Action, r.st.ActionDigest = &pay, digest
 
-		plan, res := r.planApprovals(ctx, pay)
+		plan, res := r.planApprovals(ctx, pay, roles)
 		if res != nil {
 			return *res, nil
 		}
-		if plan.Autonomous {
-			return r.release(ctx, inv, vendor, pay, digest)
+		if r.rules.RequireProof {
+			// The gate decides whether people are needed; the plan says who
+			// and how long to wait for them.
+			if err := r.ap.Drop(ctx, plan, digest); err != nil {
+				return r.failed(err.Error()), nil
+			}
+			decision, res := r.checkGate(ctx, pay, digest)
+			if res != nil {
+				return *res, nil
+			}
+			if decision.Permit {
+				return r.release(ctx, inv, vendor, pay, digest)
+			}
+			if !decision.NeedsApprovalOnly() {
+				return r.end(OutcomeDenied, "the gate denies this payment: "+decision.String()), nil
+			}
+			if missing := missingRoles(plan, decision.ApprovalRoles()); len(missing) > 0 {
+				roles = decision.ApprovalRoles()
+				if plan, res = r.planApprovals(ctx, pay, roles); res != nil {
+					return *res, nil
+				}
+			}
+		} else {
+			if plan.Autonomous {
+				return r.release(ctx, inv, vendor, pay, digest)
+			}
+			if err := r.ap.Drop(ctx, plan, digest); err != nil {
+				return r.failed(err.Error()), nil
+			}
+			if r.ap.Complete(plan) {
+				return r.release(ctx, inv, vendor, pay, digest)
+			}
 		}
-		if res := r.gateApprovals(ctx, plan, digest); res != nil {
-			return *res, nil
+		if r.ap.Rounds >= maxRounds {
+			return r.failed(fmt.Sprintf("approval requested %d times without a stable, valid set of approvals", r.ap.Rounds)), nil
 		}
-		if firstOpenSlot(plan, r.st.Approvals) < 0 {
-			return r.release(ctx, inv, vendor, pay, digest)
-		}
-		if r.st.ApprovalRounds >= maxRounds {
-			return r.failed(fmt.Sprintf("approval requested %d times without a stable, valid set of approvals", r.st.ApprovalRounds)), nil
-		}
-		r.st.ApprovalRounds++
-		res, err = r.collectApprovals(ctx, plan)
+		r.ap.Rounds++
+		end, err := r.ap.Collect(ctx, plan)
 		if err != nil {
 			return VendorPaymentResult{}, err
 		}
-		if res != nil {
-			return *res, nil
+		if end != nil {
+			return r.end(end.Outcome, end.Reason), nil
 		}
 	}
+}
+
+// missingRoles lists the roles in want that no slot of plan asks for.
+func missingRoles(plan ApprovalPlan, want []string) []string {
+	var out []string
+	for _, role := range want {
+		if !slices.ContainsFunc(plan.Slots, func(s ApprovalSlot) bool { return s.Role == role }) {
+			out = append(out, role)
+		}
+	}
+	return out
+}
+
+// checkGate asks the gate whether the payment is admissible now with the
+// approvals so far. The decision is kept in the status, so operators see it.
+func (r *run) checkGate(ctx workflow.Context, pay action.Payment, digest string) (gate.Decision, *VendorPaymentResult) {
+	var d gate.Decision
+	req := GateRequest{Action: pay, ActionDigest: digest, RequestedBy: r.in.RequestedBy, Approvals: r.ap.Approvals}
+	if err := r.exec(ctx, r.cfg.Read, ActivityEvaluateGate, req, &d); err != nil {
+		// A gate that cannot decide fails closed, and people are told.
+		reason := "gate: " + process.FailureMessage(err)
+		suffix := r.escalate(ctx, r.in.InvoiceID, "", "Payment gate could not decide for invoice "+r.in.InvoiceID, reason+"\nNothing was paid.")
+		res := r.failed(reason + suffix)
+		return d, &res
+	}
+	r.st.Gate = &d
+	r.logger.Info("Gate decision", "permit", d.Permit, "decision", d.String())
+	return d, nil
 }
 
 // loadAndCheck reads the invoice and vendor and applies the business checks.
@@ -218,18 +324,18 @@ func (r *run) loadAndCheck(ctx workflow.Context) (erp.Invoice, erp.Vendor, *Vend
 	r.setStage(ctx, StageLoading, fmt.Sprintf("Loading invoice **%s** and its vendor from the ERP", r.in.InvoiceID))
 	var inv erp.Invoice
 	if err := r.exec(ctx, r.cfg.Read, ActivityLoadInvoice, r.in.InvoiceID, &inv); err != nil {
-		res := r.failed("load invoice: " + failureMessage(err))
+		res := r.failed("load invoice: " + process.FailureMessage(err))
 		return inv, erp.Vendor{}, &res
 	}
 	var vendor erp.Vendor
 	if err := r.exec(ctx, r.cfg.Read, ActivityLoadVendor, inv.VendorID, &vendor); err != nil {
-		res := r.failed("load vendor: " + failureMessage(err))
+		res := r.failed("load vendor: " + process.FailureMessage(err))
 		return inv, vendor, &res
 	}
 
 	r.setStage(ctx, StageChecking, fmt.Sprintf("Checking invoice **%s** against schedule and vendor record", inv.ID))
 	r.st.AmountMinor, r.st.Currency = inv.AmountMinor, inv.Currency
-	r.upsert(ctx, SAAmount.ValueSet(majorUnits(inv.AmountMinor, inv.Currency)))
+	r.upsert(ctx, process.SAAmount.ValueSet(majorUnits(inv.AmountMinor, inv.Currency)))
 
 	today := workflow.Now(ctx).UTC().Truncate(24 * time.Hour)
 	if outcome, reason := checkInvoice(r.in.InvoiceID, inv, today); outcome != "" {
@@ -238,7 +344,7 @@ func (r *run) loadAndCheck(ctx workflow.Context) (erp.Invoice, erp.Vendor, *Vend
 	}
 	var sched ScheduleCheckResult
 	if err := r.exec(ctx, r.cfg.Read, ActivityCheckPaymentSchedule, ScheduleCheck{InvoiceID: inv.ID, AmountMinor: inv.AmountMinor}, &sched); err != nil {
-		res := r.failed("check payment schedule: " + failureMessage(err))
+		res := r.failed("check payment schedule: " + process.FailureMessage(err))
 		return inv, vendor, &res
 	}
 	if !sched.OnSchedule {
@@ -296,17 +402,17 @@ func bankDifference(invoice, vendor erp.BankAccount) string {
 	return strings.Join(diffs, ", ")
 }
 
-func (r *run) planApprovals(ctx workflow.Context, pay action.Payment) (ApprovalPlan, *VendorPaymentResult) {
+func (r *run) planApprovals(ctx workflow.Context, pay action.Payment, roles []string) (ApprovalPlan, *VendorPaymentResult) {
 	var plan ApprovalPlan
-	if err := r.exec(ctx, r.cfg.Read, ActivityPlanApprovals, PlanRequest{AmountMinor: pay.AmountMinor, Currency: pay.Currency}, &plan); err != nil {
-		res := r.failed("plan approvals: " + failureMessage(err))
+	if err := r.exec(ctx, r.cfg.Read, ActivityPlanApprovals, PlanRequest{AmountMinor: pay.AmountMinor, Currency: pay.Currency, Roles: roles}, &plan); err != nil {
+		res := r.failed("plan approvals: " + process.FailureMessage(err))
 		return plan, &res
 	}
 	if !plan.Autonomous && (len(plan.Slots) == 0 || plan.ExpireAfter <= 0) {
 		res := r.failed(fmt.Sprintf("approval plan for tier %q needs slots and a positive expireAfter", plan.Tier))
 		return plan, &res
 	}
-	r.plan = &plan
+	r.ap.SetPlan(plan)
 	r.st.Tier = plan.Tier
 	if !plan.Autonomous {
 		r.st.ApprovalReason = plan.Reason
@@ -321,10 +427,15 @@ func (r *run) release(ctx workflow.Context, inv erp.Invoice, vendor erp.Vendor, 
 	r.setStage(ctx, StageReleasing, fmt.Sprintf("Releasing **%s** to %s via treasury", formatMoney(pay.AmountMinor, pay.Currency), pay.VendorName))
 	var released treasury.Payment
 	req := ReleaseRequest{IdempotencyKey: IdempotencyKey(digest), Action: pay, ActionDigest: digest}
+	if r.rules.RequireProof {
+		// The release activity is the gate at the side effect: it verifies
+		// these proofs and decides again, right before treasury is called.
+		req.RequestedBy, req.Approvals = r.in.RequestedBy, r.ap.Approvals
+	}
 	if err := r.exec(ctx, r.cfg.Release, ActivityReleasePayment, req, &released); err != nil {
-		reason := "release payment: " + failureMessage(err)
+		reason := "release payment: " + process.FailureMessage(err)
 		body := reason + "\nThe release may or may not have reached treasury; check idempotency key " + req.IdempotencyKey + "."
-		if hasErrorType(err, ErrTypeAlreadyPaid) {
+		if process.HasErrorType(err, ErrTypeAlreadyPaid) {
 			body = reason + "\nThis run released nothing. Reconcile the existing payment with the invoice before paying it again."
 		}
 		suffix := r.escalate(ctx, inv.ID, "", "Payment release failed for invoice "+inv.ID, body)
@@ -339,7 +450,7 @@ func (r *run) release(ctx workflow.Context, inv erp.Invoice, vendor erp.Vendor, 
 	if err := r.exec(ctx, r.cfg.Settlement, ActivityVerifySettlement, released.ID, &settled); err != nil {
 		// Money may still move, so the invoice stays open and people take
 		// over; the workflow does not claim success it has not seen.
-		detail := failureMessage(err)
+		detail := process.FailureMessage(err)
 		r.note(ctx, inv.ID, fmt.Sprintf("Payment %s released but not settled (%s). Escalated to finance operations; invoice left open.", released.ID, detail))
 		suffix := r.escalate(ctx, inv.ID, released.ID, "Payment "+released.ID+" not settled",
 			fmt.Sprintf("Payment %s for invoice %s (%s) was released but treasury did not report it settled: %s.",
@@ -358,16 +469,16 @@ func (r *run) release(ctx workflow.Context, inv erp.Invoice, vendor erp.Vendor, 
 	msgID := VendorMessageID(r.wfID, digest)
 	var notifyErr error
 	if err := r.exec(ctx, r.cfg.Notify, ActivityNotifyVendor, NotifyVendorRequest{MessageID: msgID, Vendor: vendor, Payment: settled}, nil); err != nil {
-		notifyErr = fmt.Errorf("send: %s", failureMessage(err))
+		notifyErr = fmt.Errorf("send: %s", process.FailureMessage(err))
 	} else if err := r.exec(ctx, r.cfg.Delivery, ActivityVerifyEmailDelivered, msgID, nil); err != nil {
-		notifyErr = fmt.Errorf("delivery of %s: %s", msgID, failureMessage(err))
+		notifyErr = fmt.Errorf("delivery of %s: %s", msgID, process.FailureMessage(err))
 	}
 
 	// The invoice is marked paid even when the vendor email failed: the money
 	// has settled, and an open invoice would invite a second payment.
 	r.setStage(ctx, StageRecording, fmt.Sprintf("Marking invoice **%s** paid in the ERP", inv.ID))
 	if err := r.exec(ctx, r.cfg.Release, ActivityMarkInvoicePaid, MarkPaidRequest{InvoiceID: inv.ID, PaymentReference: released.ID}, nil); err != nil {
-		reason := "mark invoice paid: " + failureMessage(err)
+		reason := "mark invoice paid: " + process.FailureMessage(err)
 		suffix := r.escalate(ctx, inv.ID, released.ID, "Invoice "+inv.ID+" paid but not marked paid",
 			fmt.Sprintf("Payment %s settled at %s but the ERP invoice could not be marked paid: %s.", released.ID, verifiedAt.Format(time.RFC3339), reason))
 		res := r.failed(reason + suffix)
@@ -455,8 +566,8 @@ func (r *run) cancelled(ctx workflow.Context, res VendorPaymentResult, cause err
 		// (idempotent: the same payment reference).
 		req := MarkPaidRequest{InvoiceID: r.in.InvoiceID, PaymentReference: r.st.PaymentID}
 		if err := r.exec(dctx, opts(r.cfg.Release), ActivityMarkInvoicePaid, req, nil); err != nil {
-			reason += "; marking the invoice paid failed: " + failureMessage(err)
-			note += " Marking the invoice paid failed: " + failureMessage(err) + "."
+			reason += "; marking the invoice paid failed: " + process.FailureMessage(err)
+			note += " Marking the invoice paid failed: " + process.FailureMessage(err) + "."
 		} else {
 			note += " The invoice is marked paid."
 		}
@@ -485,7 +596,7 @@ func (r *run) escalateWith(ctx workflow.Context, opts workflow.ActivityOptions, 
 	req := EscalationRequest{WorkflowID: r.wfID, InvoiceID: invoiceID, PaymentID: paymentID, Subject: subject, Body: body}
 	if err := r.exec(ctx, opts, ActivityEscalate, req, nil); err != nil {
 		r.logger.Error("Escalation to finance operations failed", "invoiceId", invoiceID, "error", err)
-		return " (escalation failed: " + failureMessage(err) + ")"
+		return " (escalation failed: " + process.FailureMessage(err) + ")"
 	}
 	return " (escalated)"
 }
@@ -518,12 +629,12 @@ func (r *run) end(outcome, reason string) VendorPaymentResult {
 }
 
 func (r *run) finish(ctx workflow.Context, res VendorPaymentResult) {
-	r.closeSlot(ctx)
+	r.ap.Close(ctx)
 	r.st.Stage, r.st.Outcome, r.st.Reason = StageDone, res.Outcome, res.Reason
 	if res.PaymentID != "" {
 		r.st.PaymentID = res.PaymentID
 	}
-	r.upsert(ctx, SAStage.ValueSet(StageDone), SAOutcome.ValueSet(res.Outcome))
+	r.upsert(ctx, process.SAStage.ValueSet(StageDone), process.SAOutcome.ValueSet(res.Outcome))
 	line := "**" + res.Outcome + "**"
 	if res.Reason != "" {
 		line += ": " + res.Reason
@@ -535,7 +646,7 @@ func (r *run) finish(ctx workflow.Context, res VendorPaymentResult) {
 
 func (r *run) setStage(ctx workflow.Context, stage, details string) {
 	r.st.Stage = stage
-	r.upsert(ctx, SAStage.ValueSet(stage))
+	r.upsert(ctx, process.SAStage.ValueSet(stage))
 	workflow.SetCurrentDetails(ctx, details)
 }
 
@@ -544,30 +655,6 @@ func (r *run) upsert(ctx workflow.Context, updates ...temporal.SearchAttributeUp
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		r.logger.Warn("Upsert search attributes failed", "error", err)
 	}
-}
-
-// failureMessage extracts the readable cause of an activity failure,
-// without the wrapping "activity error (type: ..., scheduledEventID: ...)".
-func failureMessage(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return appErr.Message()
-	}
-	var timeoutErr *temporal.TimeoutError
-	if errors.As(err, &timeoutErr) {
-		return "timed out (" + strings.ToLower(strings.TrimPrefix(timeoutErr.TimeoutType().String(), "TIMEOUT_TYPE_")) + ")"
-	}
-	var canceledErr *temporal.CanceledError
-	if errors.As(err, &canceledErr) {
-		return "canceled"
-	}
-	return err.Error()
-}
-
-// hasErrorType reports whether err carries an ApplicationError of type typ.
-func hasErrorType(err error, typ string) bool {
-	var appErr *temporal.ApplicationError
-	return errors.As(err, &appErr) && appErr.Type() == typ
 }
 
 // minorDigits returns the ISO 4217 exponent; two unless listed.

@@ -1,4 +1,4 @@
-package workflows
+package vendorpayment
 
 import (
 	"errors"
@@ -34,7 +34,8 @@ func runVP(t *testing.T, f *fakeActivities, in VendorPaymentInput, setup func(en
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(testStart)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: testWorkflowID})
-	Register(env, testConfig())
+	RegisterWorkflows(env, testConfig())
+	f.now = env.Now
 	env.RegisterActivity(f)
 	if setup != nil {
 		setup(env)
@@ -265,7 +266,8 @@ func TestZeroConfigTakesDefaults(t *testing.T) {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(testStart)
-	Register(env, VendorPaymentConfig{})
+	RegisterWorkflows(env, VendorPaymentConfig{})
+	f.now = env.Now
 	env.RegisterActivity(f)
 	env.ExecuteWorkflow(VendorPaymentWorkflow, validInput)
 	require.True(t, env.IsWorkflowCompleted())
@@ -293,6 +295,7 @@ func runVPReadingSearchAttributes(t *testing.T, f *fakeActivities, in VendorPaym
 		}
 		return res, err
 	}, workflow.RegisterOptions{Name: VendorPaymentWorkflow})
+	f.now = env.Now
 	env.RegisterActivity(f)
 	setup(env)
 	env.ExecuteWorkflow(VendorPaymentWorkflow, in)

@@ -6,11 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
+	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/tests/stack"
-	"github.com/execution-orchestrator/orchestrator/workflows"
 )
 
 // TestApprovalInBrowser: a medium invoice waits for a finance-manager; in
@@ -26,18 +25,18 @@ func TestApprovalInBrowser(t *testing.T) {
 	s := stack.Start(t, stack.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	run, err := client.StartVendorPayment(ctx, s.Temporal,
-		workflows.VendorPaymentInput{InvoiceID: sandbox.InvoiceMedium, RequestedBy: "agent:payables-bot"})
+	run, err := vendorpayment.Start(ctx, s.Temporal,
+		vendorpayment.VendorPaymentInput{InvoiceID: sandbox.InvoiceMedium, RequestedBy: "agent:payables-bot"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := RunApproval(ctx, s.WebURL, run.GetID(), "maria", workflows.OutcomePaid)
+	out, err := RunApproval(ctx, s.WebURL, run.GetID(), "maria", vendorpayment.OutcomePaid)
 	t.Logf("node output:\n%s", out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.VendorPaymentResult
-	if err := run.Get(ctx, &res); err != nil || res.Outcome != workflows.OutcomePaid {
+	var res vendorpayment.VendorPaymentResult
+	if err := run.Get(ctx, &res); err != nil || res.Outcome != vendorpayment.OutcomePaid {
 		t.Fatalf("result %+v, %v", res, err)
 	}
 	payments, err := treasury.New(s.Sandbox.HTTPURL()).ListPaymentsForInvoice(ctx, sandbox.InvoiceMedium)

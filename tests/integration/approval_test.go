@@ -17,9 +17,10 @@ import (
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
 	"github.com/execution-orchestrator/orchestrator/policy"
+	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
+	"github.com/execution-orchestrator/orchestrator/proof"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/tests/stack"
-	"github.com/execution-orchestrator/orchestrator/workflows"
 )
 
 var (
@@ -88,12 +89,12 @@ func (b *browser) signIn(person string) {
 }
 
 // awaiting waits until the workflow waits for one of want.
-func awaiting(t *testing.T, s *stack.Stack, id string, want string) workflows.VendorPaymentStatus {
+func awaiting(t *testing.T, s *stack.Stack, id string, want string) vendorpayment.VendorPaymentStatus {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		st, err := client.VendorPaymentStatus(context.Background(), s.Temporal, id)
-		if err == nil && st.Stage == workflows.StageAwaitingApproval && slices.Contains(st.PendingApprovers, want) {
+		st, err := vendorpayment.QueryStatus(context.Background(), s.Temporal, id)
+		if err == nil && st.Stage == vendorpayment.StageAwaitingApproval && slices.Contains(st.PendingApprovers, want) {
 			return st
 		}
 		if time.Now().After(deadline) {
@@ -156,7 +157,7 @@ func TestApproveThroughWebForm(t *testing.T) {
 		t.Fatalf("approve: %d %s", code, body)
 	}
 	res := result(t, s, run)
-	if res.Outcome != workflows.OutcomePaid || len(res.Approvals) != 1 || res.Approvals[0].Approver != "maria" {
+	if res.Outcome != vendorpayment.OutcomePaid || len(res.Approvals) != 1 || res.Approvals[0].Approver != "maria" {
 		t.Fatalf("result = %+v", res)
 	}
 	onePayment(t, s, sandbox.InvoiceMedium)
@@ -166,23 +167,24 @@ func TestApproveThroughWebForm(t *testing.T) {
 // invalid one (an agent) is recorded and ignored, a valid one approves.
 func TestApproveBySignal(t *testing.T) {
 	s := stack.Start(t, stack.Options{})
+	maria := s.PersonKey(t, "maria")
 	run := start(t, s, sandbox.InvoiceMedium)
 	st := awaiting(t, s, run.GetID(), "maria")
 	ctx := context.Background()
-	send := func(req workflows.ApprovalRequest) {
-		if err := s.Temporal.SignalWorkflow(ctx, run.GetID(), "", workflows.ApprovalSignal, req); err != nil {
+	send := func(req vendorpayment.ApprovalRequest) {
+		if err := s.Temporal.SignalWorkflow(ctx, run.GetID(), "", vendorpayment.ApprovalSignal, req); err != nil {
 			t.Fatal(err)
 		}
 	}
-	send(workflows.ApprovalRequest{Decision: "approve", Approver: "agent:payables-bot", ActionDigest: st.ActionDigest})
+	send(vendorpayment.ApprovalRequest{Decision: "approve", Approver: "agent:payables-bot", ActionDigest: st.ActionDigest})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		cur, err := client.VendorPaymentStatus(ctx, s.Temporal, run.GetID())
+		cur, err := vendorpayment.QueryStatus(ctx, s.Temporal, run.GetID())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(cur.RejectedMessages) == 1 {
-			if cur.Stage != workflows.StageAwaitingApproval || len(cur.Approvals) != 0 {
+			if cur.Stage != vendorpayment.StageAwaitingApproval || len(cur.Approvals) != 0 {
 				t.Fatalf("an agent's signal changed the workflow: %+v", cur)
 			}
 			break
@@ -192,8 +194,12 @@ func TestApproveBySignal(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	send(workflows.ApprovalRequest{Decision: "approve", Approver: "maria", Comment: "via Temporal UI", ActionDigest: st.ActionDigest})
-	if res := result(t, s, run); res.Outcome != workflows.OutcomePaid {
+	// An assertion copied from the web app (here: signed with maria's own
+	// key) pasted into the Signal's "proof" approves.
+	ap := approvalsOf(t, s, run.GetID())
+	send(vendorpayment.ApprovalRequest{Decision: "approve", Approver: "maria", Comment: "via Temporal UI", ActionDigest: st.ActionDigest,
+		Proof: stack.Sign(t, maria, proof.MethodKey, "maria", "approve", ap)})
+	if res := result(t, s, run); res.Outcome != vendorpayment.OutcomePaid {
 		t.Fatalf("outcome = %s (%s)", res.Outcome, res.Reason)
 	}
 	onePayment(t, s, sandbox.InvoiceMedium)
@@ -205,16 +211,19 @@ func TestApproveBySignal(t *testing.T) {
 func TestEmailedLinkTokens(t *testing.T) {
 	s := stack.Start(t, stack.Options{})
 	ctx := context.Background()
+	maria := s.PersonKey(t, "maria")
 	run := start(t, s, sandbox.InvoiceLarge)
 	st := awaiting(t, s, run.GetID(), "maria")
-	if err := client.Approve(ctx, s.Temporal, run.GetID(), workflows.ApprovalRequest{
-		Decision: "approve", Approver: "maria", ActionDigest: st.ActionDigest}); err != nil {
+	if err := client.Approve(ctx, s.Temporal, run.GetID(), vendorpayment.ApprovalRequest{
+		Decision: "approve", Approver: "maria", ActionDigest: st.ActionDigest,
+		Proof: stack.Sign(t, maria, proof.MethodKey, "maria", "approve", approvalsOf(t, s, run.GetID()))}); err != nil {
 		t.Fatal(err)
 	}
 	// maria cannot fill the CFO slot too.
 	awaiting(t, s, run.GetID(), "chen")
-	err := client.Approve(ctx, s.Temporal, run.GetID(), workflows.ApprovalRequest{
-		Decision: "approve", Approver: "maria", ActionDigest: st.ActionDigest})
+	err := client.Approve(ctx, s.Temporal, run.GetID(), vendorpayment.ApprovalRequest{
+		Decision: "approve", Approver: "maria", ActionDigest: st.ActionDigest,
+		Proof: stack.Sign(t, maria, proof.MethodKey, "maria", "approve", approvalsOf(t, s, run.GetID()))})
 	if err == nil {
 		t.Fatal("one person filled two slots")
 	}
@@ -268,7 +277,7 @@ func TestEmailedLinkTokens(t *testing.T) {
 		t.Fatalf("reused token: %d, want 403", code)
 	}
 	res := result(t, s, run)
-	if res.Outcome != workflows.OutcomePaid || len(res.Approvals) != 2 || res.Approvals[1].Approver != "chen" {
+	if res.Outcome != vendorpayment.OutcomePaid || len(res.Approvals) != 2 || res.Approvals[1].Approver != "chen" {
 		t.Fatalf("result = %+v", res)
 	}
 	onePayment(t, s, sandbox.InvoiceLarge)
@@ -277,14 +286,16 @@ func TestEmailedLinkTokens(t *testing.T) {
 // A rejection ends the workflow with outcome rejected and pays nothing.
 func TestRejectThroughCLIPath(t *testing.T) {
 	s := stack.Start(t, stack.Options{})
+	maria := s.PersonKey(t, "maria")
 	run := start(t, s, sandbox.InvoiceMedium)
 	st := awaiting(t, s, run.GetID(), "maria")
-	if err := client.Approve(context.Background(), s.Temporal, run.GetID(), workflows.ApprovalRequest{
-		Decision: "reject", Approver: "maria", Comment: "duplicate invoice", ActionDigest: st.ActionDigest}); err != nil {
+	if err := client.Approve(context.Background(), s.Temporal, run.GetID(), vendorpayment.ApprovalRequest{
+		Decision: "reject", Approver: "maria", Comment: "duplicate invoice", ActionDigest: st.ActionDigest,
+		Proof: stack.Sign(t, maria, proof.MethodKey, "maria", "reject", approvalsOf(t, s, run.GetID()))}); err != nil {
 		t.Fatal(err)
 	}
 	res := result(t, s, run)
-	if res.Outcome != workflows.OutcomeRejected || res.Reason == "" {
+	if res.Outcome != vendorpayment.OutcomeRejected || res.Reason == "" {
 		t.Fatalf("result = %+v", res)
 	}
 	if payments := paymentsFor(t, s, sandbox.InvoiceMedium); len(payments) != 0 {
@@ -309,7 +320,7 @@ func TestApprovalRemindsEscalatesExpires(t *testing.T) {
 	s := stack.Start(t, stack.Options{Directory: dir})
 	run := start(t, s, sandbox.InvoiceMedium)
 	res := result(t, s, run)
-	if res.Outcome != workflows.OutcomeExpired || len(res.Approvals) != 0 {
+	if res.Outcome != vendorpayment.OutcomeExpired || len(res.Approvals) != 0 {
 		t.Fatalf("result = %+v, want expired with no approvals", res)
 	}
 	mail := email.New(s.Sandbox.SMTPAddr(), s.Sandbox.HTTPURL())

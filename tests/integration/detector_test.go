@@ -7,10 +7,9 @@ import (
 
 	tclient "go.temporal.io/sdk/client"
 
-	"github.com/execution-orchestrator/orchestrator/client"
+	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/tests/stack"
-	"github.com/execution-orchestrator/orchestrator/workflows"
 )
 
 // The overdue-invoice detector Schedule, created twice (setup is
@@ -21,11 +20,11 @@ func TestDetectorScheduleStartsPayments(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for range 2 {
-		if err := client.EnsureDetectorSchedule(ctx, s.Temporal, time.Hour); err != nil {
+		if err := vendorpayment.EnsureDetectorSchedule(ctx, s.Temporal, time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
-	h := s.Temporal.ScheduleClient().GetHandle(ctx, workflows.OverdueDetectorScheduleID)
+	h := s.Temporal.ScheduleClient().GetHandle(ctx, vendorpayment.OverdueDetectorScheduleID)
 	desc, err := h.Describe(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +33,7 @@ func TestDetectorScheduleStartsPayments(t *testing.T) {
 		t.Fatalf("schedule intervals = %+v", got)
 	}
 
-	trigger := func() workflows.DetectorResult {
+	trigger := func() vendorpayment.DetectorResult {
 		t.Helper()
 		before := desc.Info.NumActions
 		if err := h.Trigger(ctx, tclient.ScheduleTriggerOptions{}); err != nil {
@@ -48,7 +47,7 @@ func TestDetectorScheduleStartsPayments(t *testing.T) {
 			if d.Info.NumActions > before && len(d.Info.RecentActions) > 0 {
 				desc = d
 				last := d.Info.RecentActions[len(d.Info.RecentActions)-1].StartWorkflowResult
-				var res workflows.DetectorResult
+				var res vendorpayment.DetectorResult
 				if err := s.Temporal.GetWorkflow(ctx, last.WorkflowID, last.FirstExecutionRunID).Get(ctx, &res); err != nil {
 					t.Fatal(err)
 				}
@@ -66,13 +65,13 @@ func TestDetectorScheduleStartsPayments(t *testing.T) {
 	if len(first.Overdue) != len(overdue) || len(first.Started) != len(overdue) {
 		t.Fatalf("first run = %+v, want all of %v started", first, overdue)
 	}
-	paid, err := client.VendorPaymentResult(ctx, s.Temporal, workflows.VendorPaymentID(sandbox.InvoiceHappyPath))
+	paid, err := vendorpayment.GetResult(ctx, s.Temporal, vendorpayment.VendorPaymentID(sandbox.InvoiceHappyPath))
 	if err != nil {
 		t.Fatal(err)
 	}
 	paidChecks(t, s, sandbox.InvoiceHappyPath, paid)
-	mismatch, err := client.VendorPaymentResult(ctx, s.Temporal, workflows.VendorPaymentID(sandbox.InvoiceBankMismatch))
-	if err != nil || mismatch.Outcome != workflows.OutcomeBankDetailsMismatch {
+	mismatch, err := vendorpayment.GetResult(ctx, s.Temporal, vendorpayment.VendorPaymentID(sandbox.InvoiceBankMismatch))
+	if err != nil || mismatch.Outcome != vendorpayment.OutcomeBankDetailsMismatch {
 		t.Fatalf("bank mismatch invoice: %+v %v", mismatch, err)
 	}
 
@@ -80,7 +79,7 @@ func TestDetectorScheduleStartsPayments(t *testing.T) {
 	// restarted; the waiting ones are joined, not duplicated.
 	second := trigger()
 	for _, id := range second.Started {
-		if id == workflows.VendorPaymentID(sandbox.InvoiceHappyPath) {
+		if id == vendorpayment.VendorPaymentID(sandbox.InvoiceHappyPath) {
 			t.Errorf("second run restarted the paid invoice: %+v", second)
 		}
 	}

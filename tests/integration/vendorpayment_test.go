@@ -19,23 +19,23 @@ import (
 	tclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
+	"github.com/execution-orchestrator/orchestrator/process"
+	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/tests/stack"
 	"github.com/execution-orchestrator/orchestrator/worker"
-	"github.com/execution-orchestrator/orchestrator/workflows"
 )
 
 // paidChecks asserts what "paid" must mean in the systems themselves:
 // exactly one treasury payment, settled; one email to the vendor's AP
 // contact; the ERP invoice marked paid with the payment reference.
-func paidChecks(t *testing.T, s *stack.Stack, invoiceID string, res workflows.VendorPaymentResult) {
+func paidChecks(t *testing.T, s *stack.Stack, invoiceID string, res vendorpayment.VendorPaymentResult) {
 	t.Helper()
 	ctx := context.Background()
-	if res.Outcome != workflows.OutcomePaid {
+	if res.Outcome != vendorpayment.OutcomePaid {
 		t.Fatalf("outcome = %q (reason %q), want paid", res.Outcome, res.Reason)
 	}
 	if res.PaymentID == "" || res.VerifiedAt == nil || len(res.ActionDigest) != len("sha256:")+64 {
@@ -103,19 +103,19 @@ func activityOrder(events []*historypb.HistoryEvent) (completed []string, workfl
 
 func start(t *testing.T, s *stack.Stack, invoiceID string) tclient.WorkflowRun {
 	t.Helper()
-	run, err := client.StartVendorPayment(context.Background(), s.Temporal,
-		workflows.VendorPaymentInput{InvoiceID: invoiceID, RequestedBy: "agent:payables-bot"})
+	run, err := vendorpayment.Start(context.Background(), s.Temporal,
+		vendorpayment.VendorPaymentInput{InvoiceID: invoiceID, RequestedBy: "agent:payables-bot"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return run
 }
 
-func result(t *testing.T, s *stack.Stack, run tclient.WorkflowRun) workflows.VendorPaymentResult {
+func result(t *testing.T, s *stack.Stack, run tclient.WorkflowRun) vendorpayment.VendorPaymentResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var res workflows.VendorPaymentResult
+	var res vendorpayment.VendorPaymentResult
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("workflow %s: %v", run.GetID(), err)
 	}
@@ -133,8 +133,8 @@ func TestVendorPaymentAutonomousPaid(t *testing.T) {
 	res := result(t, s, run)
 	paidChecks(t, s, sandbox.InvoiceHappyPath, res)
 	// Once paid, a new start is refused rather than paying again.
-	_, err := client.StartVendorPayment(context.Background(), s.Temporal,
-		workflows.VendorPaymentInput{InvoiceID: sandbox.InvoiceHappyPath, RequestedBy: "agent:payables-bot"})
+	_, err := vendorpayment.Start(context.Background(), s.Temporal,
+		vendorpayment.VendorPaymentInput{InvoiceID: sandbox.InvoiceHappyPath, RequestedBy: "agent:payables-bot"})
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if !errors.As(err, &already) {
 		t.Errorf("start after payment: err = %v, want WorkflowExecutionAlreadyStarted", err)
@@ -142,16 +142,16 @@ func TestVendorPaymentAutonomousPaid(t *testing.T) {
 
 	events := history(t, s.Temporal, run.GetID())
 	completed, done := activityOrder(events)
-	verify := slices.Index(completed, workflows.ActivityVerifySettlement)
+	verify := slices.Index(completed, vendorpayment.ActivityVerifySettlement)
 	if verify < 0 || done < 0 {
-		t.Fatalf("history lacks a completed %s (%v) or the workflow completion", workflows.ActivityVerifySettlement, completed)
+		t.Fatalf("history lacks a completed %s (%v) or the workflow completion", vendorpayment.ActivityVerifySettlement, completed)
 	}
-	for _, later := range []string{workflows.ActivityNotifyVendor, workflows.ActivityMarkInvoicePaid} {
+	for _, later := range []string{vendorpayment.ActivityNotifyVendor, vendorpayment.ActivityMarkInvoicePaid} {
 		if i := slices.Index(completed, later); i < verify {
 			t.Errorf("%s completed at %d, before verification at %d: %v", later, i, verify, completed)
 		}
 	}
-	if i := slices.Index(completed, workflows.ActivityReleasePayment); i < 0 || i > verify {
+	if i := slices.Index(completed, vendorpayment.ActivityReleasePayment); i < 0 || i > verify {
 		t.Errorf("ReleasePayment at %d, verification at %d: %v", i, verify, completed)
 	}
 
@@ -166,11 +166,11 @@ func TestVendorPaymentAutonomousPaid(t *testing.T) {
 			t.Errorf("search attribute %s = %s, want %s", key, got, want)
 		}
 	}
-	st, err := client.VendorPaymentStatus(context.Background(), s.Temporal, run.GetID())
+	st, err := vendorpayment.QueryStatus(context.Background(), s.Temporal, run.GetID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Stage != workflows.StageDone || st.ActionDigest != res.ActionDigest {
+	if st.Stage != vendorpayment.StageDone || st.ActionDigest != res.ActionDigest {
 		t.Errorf("status after completion = %+v", st)
 	}
 }
@@ -194,13 +194,13 @@ func TestVendorPaymentUnderFaultsPaysOnce(t *testing.T) {
 // point of the fault test) but with short intervals, so that a long unlucky
 // run of injected failures costs seconds, not minutes.
 func fastRetries(c *worker.Config) {
-	cfg := workflows.DefaultVendorPaymentConfig()
+	cfg := vendorpayment.DefaultVendorPaymentConfig()
 	for _, o := range []*workflow.ActivityOptions{&cfg.Read, &cfg.Release, &cfg.Settlement, &cfg.Notify, &cfg.Delivery} {
 		rp := *o.RetryPolicy
 		rp.InitialInterval, rp.MaximumInterval = 50*time.Millisecond, time.Second
 		o.RetryPolicy = &rp
 	}
-	c.VendorPayment = &cfg
+	c.Tuning = map[string]any{vendorpayment.ProcessName: cfg}
 }
 
 func TestVendorPaymentBusinessOutcomes(t *testing.T) {
@@ -208,9 +208,9 @@ func TestVendorPaymentBusinessOutcomes(t *testing.T) {
 	tests := []struct {
 		invoice, outcome string
 	}{
-		{sandbox.InvoiceBankMismatch, workflows.OutcomeBankDetailsMismatch},
-		{sandbox.InvoiceNotDue, workflows.OutcomeNotDue},
-		{sandbox.InvoiceUnscheduled, workflows.OutcomeFailed},
+		{sandbox.InvoiceBankMismatch, vendorpayment.OutcomeBankDetailsMismatch},
+		{sandbox.InvoiceNotDue, vendorpayment.OutcomeNotDue},
+		{sandbox.InvoiceUnscheduled, vendorpayment.OutcomeFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.invoice, func(t *testing.T) {
@@ -231,9 +231,9 @@ func TestVendorPaymentInvalidInput(t *testing.T) {
 	s := stack.Start(t, stack.Options{})
 	ctx := context.Background()
 	run, err := s.Temporal.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{
-		ID: "vendor-payment-invalid", TaskQueue: workflows.TaskQueue,
+		ID: "vendor-payment-invalid", TaskQueue: process.TaskQueue,
 		WorkflowExecutionTimeout: time.Minute,
-	}, workflows.VendorPaymentWorkflow, workflows.VendorPaymentInput{InvoiceID: "", RequestedBy: "agent:x"})
+	}, vendorpayment.VendorPaymentWorkflow, vendorpayment.VendorPaymentInput{InvoiceID: "", RequestedBy: "agent:x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestVendorPaymentIsTraced(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	s := stack.Start(t, stack.Options{Tracer: tp.Tracer("integration")})
 	res := result(t, s, start(t, s, sandbox.InvoiceHappyPath))
-	if res.Outcome != workflows.OutcomePaid {
+	if res.Outcome != vendorpayment.OutcomePaid {
 		t.Fatalf("outcome %s", res.Outcome)
 	}
 	names := map[string]bool{}

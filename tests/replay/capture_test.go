@@ -18,12 +18,12 @@ import (
 	tclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/policy"
+	"github.com/execution-orchestrator/orchestrator/process"
+	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/tests/stack"
-	"github.com/execution-orchestrator/orchestrator/workflows"
 )
 
 // TestCaptureHistories records fresh histories into histories/ from real runs
@@ -54,29 +54,29 @@ func TestCaptureHistories(t *testing.T) {
 
 	// Autonomous payment and a stop before paying.
 	capture("autonomous-paid", std, func(r *recorder) (tclient.WorkflowRun, string) {
-		return r.start(sandbox.InvoiceHappyPath, "agent:payables-bot"), workflows.OutcomePaid
+		return r.start(sandbox.InvoiceHappyPath, "agent:payables-bot"), vendorpayment.OutcomePaid
 	})
 	capture("bank-details-mismatch", std, func(r *recorder) (tclient.WorkflowRun, string) {
-		return r.start(sandbox.InvoiceBankMismatch, "agent:payables-bot"), workflows.OutcomeBankDetailsMismatch
+		return r.start(sandbox.InvoiceBankMismatch, "agent:payables-bot"), vendorpayment.OutcomeBankDetailsMismatch
 	})
 
 	// Finance-manager tier: an invalid signal is ignored, then maria approves.
 	capture("finance-manager-approved", std, func(r *recorder) (tclient.WorkflowRun, string) {
 		run := r.start(sandbox.InvoiceMedium, "agent:payables-bot")
 		st := r.awaitSlot(run.GetID(), "finance-manager")
-		r.signal(run.GetID(), workflows.ApprovalRequest{Decision: workflows.DecisionApprove, Approver: "agent:payables-bot", ActionDigest: st.ActionDigest})
-		r.decide(run.GetID(), workflows.ApprovalRequest{Decision: workflows.DecisionApprove, Approver: "maria", ActionDigest: st.ActionDigest, Comment: "checked"})
-		return run, workflows.OutcomePaid
+		r.signal(run.GetID(), vendorpayment.ApprovalRequest{Decision: vendorpayment.DecisionApprove, Approver: "agent:payables-bot", ActionDigest: st.ActionDigest})
+		r.decide(run.GetID(), vendorpayment.ApprovalRequest{Decision: vendorpayment.DecisionApprove, Approver: "maria", ActionDigest: st.ActionDigest, Comment: "checked"})
+		return run, vendorpayment.OutcomePaid
 	})
 
 	// CFO tier: the finance manager approves, the CFO rejects.
 	capture("cfo-rejected", std, func(r *recorder) (tclient.WorkflowRun, string) {
 		run := r.start(sandbox.InvoiceLarge, "ana")
 		st := r.awaitSlot(run.GetID(), "finance-manager")
-		r.decide(run.GetID(), workflows.ApprovalRequest{Decision: workflows.DecisionApprove, Approver: "maria", ActionDigest: st.ActionDigest})
+		r.decide(run.GetID(), vendorpayment.ApprovalRequest{Decision: vendorpayment.DecisionApprove, Approver: "maria", ActionDigest: st.ActionDigest})
 		st = r.awaitSlot(run.GetID(), "cfo")
-		r.decide(run.GetID(), workflows.ApprovalRequest{Decision: workflows.DecisionReject, Approver: "chen", ActionDigest: st.ActionDigest, Comment: "renegotiate first"})
-		return run, workflows.OutcomeRejected
+		r.decide(run.GetID(), vendorpayment.ApprovalRequest{Decision: vendorpayment.DecisionReject, Approver: "chen", ActionDigest: st.ActionDigest, Comment: "renegotiate first"})
+		return run, vendorpayment.OutcomeRejected
 	})
 
 	// Finance-manager tier decided by Signals only: a malformed one (decision
@@ -86,13 +86,13 @@ func TestCaptureHistories(t *testing.T) {
 		run := r.start(id, "agent:payables-bot")
 		st := r.awaitSlot(run.GetID(), "finance-manager")
 		r.signal(run.GetID(), map[string]any{"decision": 5, "approver": "maria", "actionDigest": st.ActionDigest})
-		r.signal(run.GetID(), workflows.ApprovalRequest{Decision: workflows.DecisionApprove, Approver: "maria", ActionDigest: st.ActionDigest, Comment: "by signal"})
-		return run, workflows.OutcomePaid
+		r.signal(run.GetID(), vendorpayment.ApprovalRequest{Decision: vendorpayment.DecisionApprove, Approver: "maria", ActionDigest: st.ActionDigest, Comment: "by signal"})
+		return run, vendorpayment.OutcomePaid
 	})
 
 	// Left alone: request, reminder, escalation to the manager, expiry.
 	capture("approval-expired", fast, func(r *recorder) (tclient.WorkflowRun, string) {
-		return r.start(sandbox.InvoiceMedium, "agent:payables-bot"), workflows.OutcomeExpired
+		return r.start(sandbox.InvoiceMedium, "agent:payables-bot"), vendorpayment.OutcomeExpired
 	})
 
 	// Cancelled by an operator while waiting for a person, and while a
@@ -112,8 +112,8 @@ func TestCaptureHistories(t *testing.T) {
 			saveHistory(ctx, t, s.Temporal, run.GetID(), filepath.Join("histories", name+".json"))
 		})
 	}
-	cancelAt("cancelled-awaiting-approval", neverSettles, sandbox.InvoiceMedium, workflows.StageAwaitingApproval)
-	cancelAt("cancelled-verifying", neverSettles, sandbox.InvoiceHappyPath, workflows.StageVerifying)
+	cancelAt("cancelled-awaiting-approval", neverSettles, sandbox.InvoiceMedium, vendorpayment.StageAwaitingApproval)
+	cancelAt("cancelled-verifying", neverSettles, sandbox.InvoiceHappyPath, vendorpayment.StageVerifying)
 }
 
 // fastDirectory is policy/org.yaml with approval deadlines of seconds.
@@ -145,8 +145,8 @@ type recorder struct {
 
 func (r *recorder) start(invoiceID, requester string) tclient.WorkflowRun {
 	run, err := r.c.ExecuteWorkflow(r.ctx, tclient.StartWorkflowOptions{
-		ID: workflows.VendorPaymentID(invoiceID), TaskQueue: workflows.TaskQueue,
-	}, workflows.VendorPaymentWorkflow, workflows.VendorPaymentInput{InvoiceID: invoiceID, RequestedBy: requester})
+		ID: vendorpayment.VendorPaymentID(invoiceID), TaskQueue: process.TaskQueue,
+	}, vendorpayment.VendorPaymentWorkflow, vendorpayment.VendorPaymentInput{InvoiceID: invoiceID, RequestedBy: requester})
 	if err != nil {
 		r.t.Fatalf("start %s: %v", invoiceID, err)
 	}
@@ -194,7 +194,7 @@ func (r *recorder) send(method, path string, body any) {
 func (r *recorder) awaitStage(id, stage string) {
 	r.t.Helper()
 	for {
-		st, err := client.VendorPaymentStatus(r.ctx, r.c, id)
+		st, err := vendorpayment.QueryStatus(r.ctx, r.c, id)
 		if err == nil && st.Stage == stage {
 			return
 		}
@@ -206,11 +206,11 @@ func (r *recorder) awaitStage(id, stage string) {
 	}
 }
 
-func (r *recorder) awaitSlot(id, slot string) workflows.VendorPaymentStatus {
+func (r *recorder) awaitSlot(id, slot string) vendorpayment.VendorPaymentStatus {
 	for {
-		v, err := r.c.QueryWorkflow(r.ctx, id, "", workflows.StatusQuery)
+		v, err := r.c.QueryWorkflow(r.ctx, id, "", vendorpayment.StatusQuery)
 		if err == nil {
-			var st workflows.VendorPaymentStatus
+			var st vendorpayment.VendorPaymentStatus
 			if err := v.Get(&st); err == nil && st.AwaitingSlot == slot {
 				return st
 			}
@@ -224,14 +224,14 @@ func (r *recorder) awaitSlot(id, slot string) workflows.VendorPaymentStatus {
 }
 
 func (r *recorder) signal(id string, payload any) {
-	if err := r.c.SignalWorkflow(r.ctx, id, "", workflows.ApprovalSignal, payload); err != nil {
+	if err := r.c.SignalWorkflow(r.ctx, id, "", vendorpayment.ApprovalSignal, payload); err != nil {
 		r.t.Fatalf("signal %s: %v", id, err)
 	}
 }
 
-func (r *recorder) decide(id string, req workflows.ApprovalRequest) {
+func (r *recorder) decide(id string, req vendorpayment.ApprovalRequest) {
 	h, err := r.c.UpdateWorkflow(r.ctx, tclient.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateName: workflows.ApprovalUpdate, Args: []any{req}, WaitForStage: tclient.WorkflowUpdateStageCompleted,
+		WorkflowID: id, UpdateName: vendorpayment.ApprovalUpdate, Args: []any{req}, WaitForStage: tclient.WorkflowUpdateStageCompleted,
 	})
 	if err == nil {
 		err = h.Get(r.ctx, nil)
@@ -242,7 +242,7 @@ func (r *recorder) decide(id string, req workflows.ApprovalRequest) {
 }
 
 func (r *recorder) finish(run tclient.WorkflowRun, name, wantOutcome string) {
-	var res workflows.VendorPaymentResult
+	var res vendorpayment.VendorPaymentResult
 	if err := run.Get(r.ctx, &res); err != nil {
 		r.t.Fatalf("%s: %v", run.GetID(), err)
 	}

@@ -1,6 +1,6 @@
-// Package replay replays recorded VendorPayment histories against the current
-// workflow code: a change that would make running workflows diverge fails
-// here before it reaches a worker.
+// Package replay replays recorded histories of every process against the
+// current workflow code: a change that would make running workflows diverge
+// fails here before it reaches a worker.
 package replay
 
 import (
@@ -14,7 +14,9 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/execution-orchestrator/orchestrator/workflows"
+	"github.com/execution-orchestrator/orchestrator/process"
+	"github.com/execution-orchestrator/orchestrator/processes"
+	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
 )
 
 func histories(t *testing.T) []string {
@@ -39,7 +41,9 @@ func TestReplayHistories(t *testing.T) {
 	for _, f := range histories(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
-			workflows.Register(r, workflows.DefaultVendorPaymentConfig())
+			for _, p := range processes.All(process.Deps{}) {
+				p.RegisterWorkflows(r)
+			}
 			if err := r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}
@@ -53,12 +57,12 @@ func TestReplayDetectsDivergence(t *testing.T) {
 	for _, f := range histories(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
-			diverging := func(ctx workflow.Context, in workflows.VendorPaymentInput) (workflows.VendorPaymentResult, error) {
+			diverging := func(ctx workflow.Context, in vendorpayment.VendorPaymentInput) (vendorpayment.VendorPaymentResult, error) {
 				ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 1})
 				_ = workflow.ExecuteActivity(ctx, "SomethingElse", in).Get(ctx, nil)
-				return workflows.VendorPaymentResult{}, context.Canceled
+				return vendorpayment.VendorPaymentResult{}, context.Canceled
 			}
-			r.RegisterWorkflowWithOptions(diverging, workflow.RegisterOptions{Name: workflows.VendorPaymentWorkflow})
+			r.RegisterWorkflowWithOptions(diverging, workflow.RegisterOptions{Name: vendorpayment.VendorPaymentWorkflow})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f); err == nil {
 				t.Fatalf("replaying %s with different workflow code succeeded; the replay test could not catch a change", f)
 			}

@@ -7,9 +7,11 @@ package stack
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -21,13 +23,17 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/devserver"
 	"github.com/execution-orchestrator/orchestrator/internal/testdb"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
+	"github.com/execution-orchestrator/orchestrator/proof"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/telemetry"
+	"github.com/execution-orchestrator/orchestrator/totp"
 	"github.com/execution-orchestrator/orchestrator/web"
+	"github.com/execution-orchestrator/orchestrator/web/oidctest"
 	"github.com/execution-orchestrator/orchestrator/worker"
 )
 
@@ -38,16 +44,45 @@ type Options struct {
 	Worker      func(*worker.Config) // adjust the worker's configuration
 	Directory   *policy.Directory    // org directory; nil => the embedded policy/org.yaml
 	Tracer      trace.Tracer         // spans of the Temporal client and worker; nil => OpenTelemetry's global provider
+	// PaymentWindow keeps policy/payment-window.cedar in the stack's
+	// policies. Without it the window rule is left out, so tests that pay
+	// do not depend on the time of day they run at.
+	PaymentWindow bool
+	// OIDC signs people in to the web app through a real OpenID provider
+	// (Stack.OIDC) instead of the development person picker. The provider
+	// knows one user, maria, with the verified email maria@example.com and
+	// the password OIDCPassword; decisions made in the app are then proven
+	// with method "oidc".
+	OIDC bool
 }
+
+// OIDCPassword is maria's password at the stack's OpenID provider.
+const OIDCPassword = "maria-signs-in"
 
 // Stack is a running stack; everything stops when the test ends.
 type Stack struct {
 	Temporal tclient.Client
-	Sandbox  *sandbox.Server
-	Links    *linktoken.Store
-	Dir      *policy.Directory
-	WebURL   string
-	Logger   *slog.Logger
+	// Address is the Temporal frontend's host:port (TEMPORAL_ADDRESS).
+	Address string
+	Sandbox *sandbox.Server
+	Links   *linktoken.Store
+	Dir     *policy.Directory
+	WebURL  string
+	Logger  *slog.Logger
+	// PolicyDir is the worker's live copy of policy/*.cedar: edits take
+	// effect at the next gate decision.
+	PolicyDir string
+	// KeysDir holds the trusted public keys and the web app's and worker's
+	// signing keys.
+	KeysDir string
+	// Web is the web app's signing key (method "dev" is trusted here, as in
+	// `orchestrator dev`).
+	Web *proof.Signer
+	// Codes is the one-time code store the worker checks codes against.
+	Codes *totp.Store
+	// OIDC is the OpenID provider the web app signs people in with; nil
+	// unless Options.OIDC.
+	OIDC *oidctest.Provider
 }
 
 // Start brings the stack up or fails the test.
@@ -121,12 +156,42 @@ func Start(t testing.TB, opts Options) *Stack {
 		t.Fatalf("open link tokens: %v", err)
 	}
 	t.Cleanup(func() { _ = links.Close() })
-	app, err := web.New(web.Config{Temporal: srv.Client(), Directory: directory, Links: links,
-		Logger: logger.With("part", "web"), Now: time.Now})
+	codes, err := totp.Open(ctx, dbURL, filepath.Join(dir, "orchestrator.db"), time.Now)
 	if err != nil {
+		t.Fatalf("open one-time codes: %v", err)
+	}
+	t.Cleanup(func() { _ = codes.Close() })
+	policyDir := filepath.Join(dir, "policy")
+	if err := copyPolicies(filepath.Join(root, "policy"), policyDir, opts.PaymentWindow); err != nil {
+		t.Fatal(err)
+	}
+	keysDir := filepath.Join(dir, "keys")
+	webKey, err := proof.EnsureSigner(keysDir, "web", proof.IssuerWeb, proof.MethodOIDC, proof.MethodLink, proof.MethodDev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Unstarted, so the app's BaseURL (its Host allowlist) knows the port.
+	hs := httptest.NewUnstartedServer(nil)
+	webCfg := web.Config{Temporal: srv.Client(), Directory: directory, Links: links,
+		Logger: logger.With("part", "web"), Now: time.Now, DevIdentity: true, Signer: webKey,
+		BaseURL: "http://" + hs.Listener.Addr().String()}
+	var provider *oidctest.Provider
+	if opts.OIDC {
+		provider = oidctest.Start(t, oidctest.User{Username: "maria", Password: OIDCPassword,
+			FirstName: "Maria", LastName: "Rossi", Email: "maria@example.com", EmailVerified: true})
+		// The provider redirects only to the app's own callback, as a
+		// production registration would.
+		id, secret := provider.Client(t, webCfg.BaseURL+"/auth/callback")
+		webCfg.DevIdentity = false
+		webCfg.OIDC = &web.OIDCConfig{IssuerURL: provider.IssuerURL, ClientID: id, ClientSecret: secret}
+	}
+	app, err := web.New(webCfg)
+	if err != nil {
+		hs.Close()
 		t.Fatalf("web app: %v", err)
 	}
-	hs := httptest.NewServer(app.Handler())
+	hs.Config = web.NewHTTPServer(app.Handler())
+	hs.Start()
 	t.Cleanup(hs.Close)
 
 	wcfg := worker.Config{
@@ -134,6 +199,7 @@ func Start(t testing.TB, opts Options) *Stack {
 		DatabaseURL: dbURL, SQLitePath: filepath.Join(dir, "orchestrator.db"),
 		WebBaseURL: hs.URL, FinanceOpsEmail: "finance-ops@orchestrator.example",
 		Directory: directory, Links: links, Logger: logger.With("part", "worker"),
+		KeysDir: keysDir, PolicyDir: policyDir, Codes: codes,
 	}
 	if opts.Worker != nil {
 		opts.Worker(&wcfg)
@@ -147,7 +213,33 @@ func Start(t testing.TB, opts Options) *Stack {
 	}
 	t.Cleanup(w.Close)
 
-	return &Stack{Temporal: srv.Client(), Sandbox: sb, Links: links, Dir: directory, WebURL: hs.URL, Logger: logger}
+	return &Stack{Temporal: srv.Client(), Address: srv.FrontendHostPort(), Sandbox: sb, Links: links, Dir: directory, WebURL: hs.URL, Logger: logger,
+		PolicyDir: policyDir, KeysDir: keysDir, Web: webKey, Codes: codes, OIDC: provider}
+}
+
+// copyPolicies copies the *.cedar files of src into dst, leaving out the
+// payment window unless window.
+func copyPolicies(src, dst string, window bool) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	files, err := filepath.Glob(filepath.Join(src, "*.cedar"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if filepath.Base(f) == "payment-window.cedar" && !window {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SandboxURL is a sandbox API address for path.
@@ -170,4 +262,36 @@ func (b *logBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// PersonKey gives person a signing key of their own and lists its public
+// half in the trusted keys (as a directory entry would), like
+// `orchestrator keys new` followed by adding the key to org.yaml.
+func (s *Stack) PersonKey(t testing.TB, person string) *proof.Signer {
+	t.Helper()
+	pub, priv, err := proof.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := fmt.Sprintf("person %s %s\n", proof.EncodePublicKey(pub), person)
+	if err := os.WriteFile(filepath.Join(s.KeysDir, "person-"+person+".pub"), []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return proof.NewSigner(priv)
+}
+
+// Sign makes the assertion that person decided on the slot st awaits, with
+// the method the signer's key may claim.
+func Sign(t testing.TB, signer *proof.Signer, method, person, decision string, st approvals.Status) string {
+	t.Helper()
+	now := time.Now().UTC()
+	tok, err := signer.Sign(proof.Assertion{
+		Kind: proof.KindApproval, WorkflowID: st.WorkflowID, RunID: st.RunID, Slot: st.AwaitingSlot,
+		ActionDigest: st.ActionDigest, Decision: decision, Subject: person, Method: method,
+		IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

@@ -1,0 +1,48 @@
+// Package client holds the process-independent helpers for services and
+// tools that talk to ExecutionOrchestrator through Temporal: dial with
+// Temporal's standard environment configuration, send an approval decision,
+// list a person's pending approvals. Process-specific helpers (start a vendor
+// payment, read its status) live with the process in processes/<name>.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/execution-orchestrator/orchestrator/telemetry"
+)
+
+// Dial connects using Temporal's environment configuration (TEMPORAL_ADDRESS,
+// TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE and
+// the temporal.toml profiles), so the same binary reaches a dev server, a
+// self-hosted cluster or Temporal Cloud. Calls are traced with OpenTelemetry
+// (see package telemetry; a no-op unless an exporter is configured).
+func Dial(ctx context.Context, logger *slog.Logger) (tclient.Client, error) {
+	opts, err := envconfig.LoadDefaultClientOptions()
+	if err != nil {
+		return nil, fmt.Errorf("load Temporal client configuration: %w", err)
+	}
+	if logger != nil {
+		opts.Logger = sdklog.NewStructuredLogger(logger)
+	}
+	tracing, err := telemetry.TemporalInterceptor(nil)
+	if err != nil {
+		return nil, err
+	}
+	opts.Interceptors = append(opts.Interceptors, tracing)
+	c, err := tclient.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("dial Temporal at %q: %w", opts.HostPort, err)
+	}
+	return c, nil
+}
+
+// ErrInvalidInput marks input that can never succeed; callers (activities)
+// turn it into a non-retryable error.
+var ErrInvalidInput = errors.New("invalid input")

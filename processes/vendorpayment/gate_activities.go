@@ -1,0 +1,230 @@
+package vendorpayment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/execution-orchestrator/orchestrator/action"
+	"github.com/execution-orchestrator/orchestrator/approvals"
+	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
+	"github.com/execution-orchestrator/orchestrator/gate"
+	"github.com/execution-orchestrator/orchestrator/proof"
+	"github.com/execution-orchestrator/orchestrator/totp"
+)
+
+// Error types of the gate's refusals.
+const (
+	// ErrTypeGateDenied: the policies forbid the action now; Message names
+	// the policy ids and the policy-set hash.
+	ErrTypeGateDenied = "GateDenied"
+	// ErrTypeGateUndecidable: the gate could not decide (broken policy
+	// file, directory unreachable): it fails closed.
+	ErrTypeGateUndecidable = "GateUndecidable"
+	// ErrTypeNotOurs: a release scheduled by anything but this invoice's
+	// VendorPayment workflow.
+	ErrTypeNotOurs = "NotOurs"
+	// ErrTypeProofRefused: an approval's proof does not verify.
+	ErrTypeProofRefused = "ProofRefused"
+)
+
+// Gate decides whether an action is admissible now (*gate.Engine).
+type Gate interface {
+	Decide(ctx context.Context, req gate.Request) (gate.Decision, error)
+}
+
+// CodeVerifier checks one-time codes from authenticator apps (*totp.Store).
+type CodeVerifier interface {
+	Verify(ctx context.Context, personID, code string) error
+}
+
+// EvaluateGate asks the gate whether the action is admissible now with the
+// approvals so far. A deny is an answer, not an error; an undecidable gate
+// fails non-retryably, so the workflow escalates at once.
+func (a *Activities) EvaluateGate(ctx context.Context, req GateRequest) (gate.Decision, error) {
+	info := activity.GetInfo(ctx)
+	if a.Treasury == nil {
+		return gate.Decision{}, notConfigured("Treasury")
+	}
+	payments, err := a.listPayments(ctx)
+	if err != nil {
+		return gate.Decision{}, err
+	}
+	return a.admit(ctx, req.Action, req.ActionDigest, req.RequestedBy, req.Approvals, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, "", payments)
+}
+
+// listPayments reads treasury's payments once per gate decision: the daily
+// cap and the double-payment check share it (each read at the side effect
+// is one more chance for a flaky system to fail the attempt).
+func (a *Activities) listPayments(ctx context.Context) ([]treasury.Payment, error) {
+	all, err := a.Treasury.ListPayments(ctx)
+	if err != nil {
+		return nil, classify(fmt.Errorf("list treasury payments: %w", err))
+	}
+	return all, nil
+}
+
+// LoadTrust returns the keys approval proofs are verified against.
+func (a *Activities) LoadTrust(context.Context, struct{}) (proof.Trust, error) {
+	if a.Trust == nil {
+		return proof.Trust{}, notConfigured("Trust")
+	}
+	t, err := a.Trust()
+	if err != nil {
+		return proof.Trust{}, fmt.Errorf("load trusted keys: %w", err)
+	}
+	return t, nil
+}
+
+// CheckApprovalCode checks a person's one-time code and, when it is right,
+// signs an assertion of the decision with the worker's key (method totp),
+// so the decision carries a proof the release can verify again. A wrong,
+// reused or unknown code is refused non-retryably: retrying cannot help.
+func (a *Activities) CheckApprovalCode(ctx context.Context, req approvals.CodeCheck) (string, error) {
+	switch {
+	case a.Codes == nil:
+		return "", notConfigured("Codes")
+	case a.Signer == nil:
+		return "", notConfigured("Signer")
+	case strings.TrimSpace(req.Approver) == "":
+		return "", invalidArg("approver: required")
+	case !approvals.IsOneTimeCode(req.Code):
+		return "", invalidArg("proof: a one-time code is six digits")
+	}
+	info := activity.GetInfo(ctx)
+	if req.WorkflowID != info.WorkflowExecution.ID || req.RunID != info.WorkflowExecution.RunID {
+		return "", temporal.NewNonRetryableApplicationError("a code is checked only for the run that asks", ErrTypeNotOurs, nil)
+	}
+	if err := a.Codes.Verify(ctx, req.Approver, req.Code); err != nil {
+		if errors.Is(err, totp.ErrInvalidCode) || errors.Is(err, totp.ErrReused) || errors.Is(err, totp.ErrNotEnrolled) {
+			return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeProofRefused, nil)
+		}
+		return "", fmt.Errorf("check one-time code of %s: %w", req.Approver, err)
+	}
+	now := a.now().UTC()
+	token, err := a.Signer.Sign(proof.Assertion{
+		Kind: proof.KindApproval, WorkflowID: req.WorkflowID, RunID: req.RunID, Slot: req.Slot,
+		ActionDigest: req.ActionDigest, Decision: req.Decision, Subject: req.Approver, Method: proof.MethodTOTP,
+		IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute),
+	})
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError("sign code assertion: "+err.Error(), ErrTypeNotConfigured, nil)
+	}
+	return token, nil
+}
+
+// admit is the gate at the side effect: it verifies who requested and who
+// approved, reads what the context needs right now, and asks the policies.
+// ownKey is the idempotency key of this very release, whose own treasury
+// payment does not count against the vendor's daily cap.
+func (a *Activities) admit(ctx context.Context, pay action.Payment, digest, requestedBy string, aps []Approval, wfID, runID, ownKey string, payments []treasury.Payment) (gate.Decision, error) {
+	switch {
+	case a.Gate == nil:
+		return gate.Decision{}, notConfigured("Gate")
+	case a.Directory == nil:
+		return gate.Decision{}, notConfigured("Directory")
+	case a.Treasury == nil:
+		return gate.Decision{}, notConfigured("Treasury")
+	}
+	if got, err := action.Digest(pay); err != nil || got != digest {
+		return gate.Decision{}, invalidArg("actionDigest: %q is not the digest of the action", digest)
+	}
+	now := a.now().UTC()
+	var trust proof.Trust
+	if len(aps) > 0 {
+		t, err := a.LoadTrust(ctx, struct{}{})
+		if err != nil {
+			return gate.Decision{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeGateUndecidable, nil)
+		}
+		trust = t
+	}
+	target := PaymentTarget(pay)
+	var digests, targets, roles []string
+	var oldest time.Duration
+	count := 0
+	for i, ap := range aps {
+		if ap.Decision != DecisionApprove {
+			continue
+		}
+		if ap.Proof == nil {
+			return gate.Decision{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("approvals[%d].proof: %s's approval carries no proof", i, ap.Approver), ErrTypeProofRefused, nil)
+		}
+		// Verified as of when the workflow accepted it: the signature, the
+		// run, slot, digest, decision and person are what count; its age is
+		// the gate's approval.validity rule.
+		as, err := proof.Verify(ap.Proof.Token, trust, proof.Expect{
+			Kind: proof.KindApproval, WorkflowID: wfID, RunID: runID, Slot: ap.Slot,
+			ActionDigest: ap.ActionDigest, Decision: DecisionApprove, Subject: ap.Approver,
+		}, ap.At)
+		if err != nil {
+			return gate.Decision{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("approvals[%d].%v", i, err), ErrTypeProofRefused, nil)
+		}
+		count++
+		digests = appendUnique(digests, ap.ActionDigest)
+		targets = appendUnique(targets, ap.Target)
+		if age := now.Sub(as.IssuedAt); age > oldest {
+			oldest = age
+		}
+		if a.approverProblem(ap) == "" {
+			roles = appendUnique(roles, ap.Slot)
+		}
+	}
+	released := releasedToday(payments, pay.VendorID, ownKey, now)
+	principal := gate.Entity{Type: "Person", ID: strings.ToLower(requestedBy)}
+	if approvals.IsAgent(requestedBy) {
+		principal = gate.Entity{Type: "Agent", ID: strings.TrimPrefix(strings.ToLower(requestedBy), "agent:")}
+	}
+	d, err := a.Gate.Decide(ctx, gate.Request{
+		Principal: principal,
+		Action:    pay.Kind,
+		Resource:  gate.Entity{Type: "Target", ID: target},
+		Context: map[string]any{
+			"amountMinor":              pay.AmountMinor,
+			"currency":                 pay.Currency,
+			"digest":                   digest,
+			"target":                   target,
+			"approvalCount":            int64(count),
+			"approvedDigests":          digests,
+			"approvedTargets":          targets,
+			"approverRoles":            roles,
+			"oldestApprovalAgeSeconds": int64(oldest / time.Second),
+			"minuteOfDayUTC":           int64(now.Hour()*60 + now.Minute()),
+			"weekdayUTC":               int64(now.Weekday()),
+			"vendorReleasedTodayMinor": released,
+			"requesterVerified":        false,
+		},
+	})
+	if err != nil {
+		return d, temporal.NewNonRetryableApplicationError("gate: "+err.Error(), ErrTypeGateUndecidable, nil)
+	}
+	a.log().InfoContext(ctx, "gate decision", "workflowId", wfID, "kind", pay.Kind, "target", target, "decision", d.String())
+	return d, nil
+}
+
+// releasedToday sums what treasury released to the vendor today (UTC) under
+// other actions; failed payments moved no money.
+func releasedToday(payments []treasury.Payment, vendorID, ownKey string, now time.Time) int64 {
+	day := now.Truncate(24 * time.Hour)
+	var sum int64
+	for _, p := range payments {
+		if p.VendorID != vendorID || p.Status == treasury.StatusFailed || p.IdempotencyKey == ownKey || p.ReleasedAt.UTC().Before(day) {
+			continue
+		}
+		sum += p.AmountMinor
+	}
+	return sum
+}
+
+func appendUnique(s []string, v string) []string {
+	if slices.Contains(s, v) {
+		return s
+	}
+	return append(s, v)
+}
