@@ -339,7 +339,7 @@ func (a *Activities) gateRelease(ctx context.Context, req ReleaseRequest, digest
 	if err != nil {
 		return nil, err
 	}
-	d, err := a.admit(ctx, req.Action, digest, req.RequestedBy, req.Approvals, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, req.IdempotencyKey, payments)
+	d, err := a.admit(ctx, req.Action, digest, requester{req.RequestedBy, req.RequesterProof}, req.Approvals, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, req.IdempotencyKey, payments)
 	if err != nil {
 		return nil, err
 	}

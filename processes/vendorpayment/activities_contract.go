@@ -71,7 +71,9 @@ type GateRequest struct {
 	Action       action.Payment `json:"action"`
 	ActionDigest string         `json:"actionDigest"`
 	RequestedBy  string         `json:"requestedBy"`
-	Approvals    []Approval     `json:"approvals,omitempty"`
+	// RequesterProof is the start's proof of who requested, if any.
+	RequesterProof string     `json:"requesterProof,omitempty"`
+	Approvals      []Approval `json:"approvals,omitempty"`
 }
 
 // ScheduleCheck asks whether an invoice is on the approved payment schedule
@@ -170,8 +172,9 @@ type ReleaseRequest struct {
 	ActionDigest   string         `json:"actionDigest"`
 	// RequestedBy and Approvals (with their proofs) are what the activity's
 	// own gate verifies; executions before proven approvals send neither.
-	RequestedBy string     `json:"requestedBy,omitempty"`
-	Approvals   []Approval `json:"approvals,omitempty"`
+	RequestedBy    string     `json:"requestedBy,omitempty"`
+	RequesterProof string     `json:"requesterProof,omitempty"`
+	Approvals      []Approval `json:"approvals,omitempty"`
 }
 
 // NotifyVendorRequest emails the vendor's AP contact about a settled payment.

@@ -51,6 +51,12 @@ const (
 type VendorPaymentInput struct {
 	InvoiceID   string `json:"invoiceId"`
 	RequestedBy string `json:"requestedBy"`
+	// RequesterProof, when given, proves who requested: a start assertion
+	// (proof.KindStart) for this workflow id with requestedBy as subject,
+	// signed by a person's key (orchestrator start --key) or the worker
+	// (the detector's Schedule). A start with a proof that does not verify
+	// fails; a start without one runs with requesterVerified false.
+	RequesterProof string `json:"requesterProof,omitempty"`
 }
 
 // VendorPaymentResult is what a VendorPayment returns. Every outcome but
@@ -86,10 +92,12 @@ const (
 
 // VendorPaymentStatus is what the "status" query returns.
 type VendorPaymentStatus struct {
-	Stage        string `json:"stage"`
-	InvoiceID    string `json:"invoiceId"`
-	RequestedBy  string `json:"requestedBy,omitempty"`
-	ActionDigest string `json:"actionDigest,omitempty"`
+	Stage       string `json:"stage"`
+	InvoiceID   string `json:"invoiceId"`
+	RequestedBy string `json:"requestedBy,omitempty"`
+	// RequesterVerified is true when the start carried a verified proof.
+	RequesterVerified bool   `json:"requesterVerified,omitempty"`
+	ActionDigest      string `json:"actionDigest,omitempty"`
 	// Action is exactly what will execute once admitted; approvers see it.
 	Action *action.Payment `json:"action,omitempty"`
 	// ApprovalReason says why a person must approve, e.g. the tier that applies.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
+	"github.com/execution-orchestrator/orchestrator/proof"
 )
 
 // OverdueLister lists open invoices whose due date is before asOf.
@@ -23,6 +24,11 @@ type OverdueLister interface {
 type Detector struct {
 	ERP      OverdueLister
 	Temporal tclient.Client
+	// Signer is the worker's key: the detector's starts carry a proof that
+	// the Schedule, not a claim, requested them. Nil starts without one.
+	Signer *proof.Signer
+	// Now is the clock of those proofs; nil means time.Now.
+	Now func() time.Time
 }
 
 // ListOverdueInvoices returns the ids of invoices overdue as of asOf (YYYY-MM-DD).
@@ -45,6 +51,16 @@ func (d *Detector) ListOverdueInvoices(ctx context.Context, asOf string) ([]stri
 // StartVendorPayment starts the invoice's VendorPayment, or joins the running
 // one; the workflow id makes it idempotent.
 func (d *Detector) StartVendorPayment(ctx context.Context, in VendorPaymentInput) (StartPaymentOutcome, error) {
+	if d.Signer != nil && in.RequestedBy == DetectorRequester && in.RequesterProof == "" {
+		now := time.Now
+		if d.Now != nil {
+			now = d.Now
+		}
+		var err error
+		if in.RequesterProof, err = SignStart(d.Signer, in, proof.MethodService, now()); err != nil {
+			return StartPaymentOutcome{}, temporal.NewNonRetryableApplicationError("sign start: "+err.Error(), ErrTypeNotConfigured, nil)
+		}
+	}
 	run, err := Start(ctx, d.Temporal, in)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
@@ -56,4 +72,13 @@ func (d *Detector) StartVendorPayment(ctx context.Context, in VendorPaymentInput
 		return StartPaymentOutcome{}, err
 	}
 	return StartPaymentOutcome{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+}
+
+// SignStart signs the proof that in.RequestedBy requested the payment of
+// in.InvoiceID, for VendorPaymentInput.RequesterProof.
+func SignStart(s *proof.Signer, in VendorPaymentInput, method string, now time.Time) (string, error) {
+	return s.Sign(proof.Assertion{
+		Kind: proof.KindStart, WorkflowID: VendorPaymentID(in.InvoiceID), Subject: in.RequestedBy,
+		Method: method, IssuedAt: now.UTC(), ExpiresAt: now.UTC().Add(10 * time.Minute),
+	})
 }

@@ -56,7 +56,7 @@ func (a *Activities) EvaluateGate(ctx context.Context, req GateRequest) (gate.De
 	if err != nil {
 		return gate.Decision{}, err
 	}
-	return a.admit(ctx, req.Action, req.ActionDigest, req.RequestedBy, req.Approvals, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, "", payments)
+	return a.admit(ctx, req.Action, req.ActionDigest, requester{req.RequestedBy, req.RequesterProof}, req.Approvals, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, "", payments)
 }
 
 // listPayments reads treasury's payments once per gate decision: the daily
@@ -123,7 +123,12 @@ func (a *Activities) CheckApprovalCode(ctx context.Context, req approvals.CodeCh
 // approved, reads what the context needs right now, and asks the policies.
 // ownKey is the idempotency key of this very release, whose own treasury
 // payment does not count against the vendor's daily cap.
-func (a *Activities) admit(ctx context.Context, pay action.Payment, digest, requestedBy string, aps []Approval, wfID, runID, ownKey string, payments []treasury.Payment) (gate.Decision, error) {
+// requester is who asked for a run, and the start's proof of it.
+type requester struct {
+	ID, Proof string
+}
+
+func (a *Activities) admit(ctx context.Context, pay action.Payment, digest string, who requester, aps []Approval, wfID, runID, ownKey string, payments []treasury.Payment) (gate.Decision, error) {
 	switch {
 	case a.Gate == nil:
 		return gate.Decision{}, notConfigured("Gate")
@@ -137,7 +142,7 @@ func (a *Activities) admit(ctx context.Context, pay action.Payment, digest, requ
 	}
 	now := a.now().UTC()
 	var trust proof.Trust
-	if len(aps) > 0 {
+	if len(aps) > 0 || who.Proof != "" {
 		t, err := a.LoadTrust(ctx, struct{}{})
 		if err != nil {
 			return gate.Decision{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeGateUndecidable, nil)
@@ -177,10 +182,16 @@ func (a *Activities) admit(ctx context.Context, pay action.Payment, digest, requ
 		}
 	}
 	released := releasedToday(payments, pay.VendorID, ownKey, now)
-	principal := gate.Entity{Type: "Person", ID: strings.ToLower(requestedBy)}
-	if approvals.IsAgent(requestedBy) {
-		principal = gate.Entity{Type: "Agent", ID: strings.TrimPrefix(strings.ToLower(requestedBy), "agent:")}
+	// The principal is the verified requester; without a start proof the
+	// requester is only claimed, and the policies see that.
+	verified := false
+	if who.Proof != "" {
+		if _, err := proof.VerifyAsIssued(who.Proof, trust, proof.Expect{Kind: proof.KindStart, WorkflowID: wfID, Subject: who.ID}); err != nil {
+			return gate.Decision{}, temporal.NewNonRetryableApplicationError("requesterProof: "+err.Error(), ErrTypeProofRefused, nil)
+		}
+		verified = true
 	}
+	principal := requesterEntity(who.ID, verified)
 	d, err := a.Gate.Decide(ctx, gate.Request{
 		Principal: principal,
 		Action:    pay.Kind,
@@ -198,7 +209,7 @@ func (a *Activities) admit(ctx context.Context, pay action.Payment, digest, requ
 			"minuteOfDayUTC":           int64(now.Hour()*60 + now.Minute()),
 			"weekdayUTC":               int64(now.Weekday()),
 			"vendorReleasedTodayMinor": released,
-			"requesterVerified":        false,
+			"requesterVerified":        verified,
 		},
 	})
 	if err != nil {
@@ -206,6 +217,22 @@ func (a *Activities) admit(ctx context.Context, pay action.Payment, digest, requ
 	}
 	a.log().InfoContext(ctx, "gate decision", "workflowId", wfID, "kind", pay.Kind, "target", target, "decision", d.String())
 	return d, nil
+}
+
+// requesterEntity is the Cedar principal for a requester: an agent, a
+// service (a Schedule), or a person by their canonical id; Unverified when
+// no proof vouched for the claim.
+func requesterEntity(id string, verified bool) gate.Entity {
+	key := approvals.PersonKey(id)
+	switch {
+	case !verified:
+		return gate.Entity{Type: "Unverified", ID: key}
+	case approvals.IsAgent(id):
+		return gate.Entity{Type: "Agent", ID: strings.TrimPrefix(key, "agent:")}
+	case strings.Contains(strings.ToLower(id), "schedule:"):
+		return gate.Entity{Type: "Service", ID: strings.ToLower(id)}
+	}
+	return gate.Entity{Type: "Person", ID: key}
 }
 
 // releasedToday sums what treasury released to the vendor today (UTC) under

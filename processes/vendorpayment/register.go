@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/user"
+	"time"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
@@ -14,6 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/execution-orchestrator/orchestrator/process"
+	"github.com/execution-orchestrator/orchestrator/proof"
 )
 
 // Definition is the vendor-payment process for the worker, the replayer and
@@ -29,7 +32,7 @@ func Definition(d process.Deps) process.Definition {
 		WorkflowTypes:     []string{VendorPaymentWorkflow, OverdueDetectorWorkflow},
 		RegisterWorkflows: func(r process.WorkflowRegistry) { RegisterWorkflows(r, cfg) },
 		RegisterActivities: func(r process.Registry) {
-			RegisterActivities(r, NewActivities(d), &Detector{ERP: d.ERP, Temporal: d.Temporal})
+			RegisterActivities(r, NewActivities(d), &Detector{ERP: d.ERP, Temporal: d.Temporal, Signer: d.Signer, Now: d.Now})
 		},
 		Start: startFromCLI,
 		Setup: func(ctx context.Context, c tclient.Client, s process.Settings) error {
@@ -106,6 +109,7 @@ func startFromCLI(args []string) (process.StartFunc, error) {
 	invoice := fs.String("invoice", "", "invoice id in the ERP (required)")
 	requestedBy := fs.String("requested-by", "cli:"+currentUser(), "who asks for the payment (a person id, or agent:<name>)")
 	wait := fs.Bool("wait", true, "wait for the outcome and print it")
+	key := fs.String("key", os.Getenv("ORCH_REQUESTER_KEY"), "your private key file: the start carries a proof that you (--requested-by) requested it (env ORCH_REQUESTER_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -113,6 +117,15 @@ func startFromCLI(args []string) (process.StartFunc, error) {
 		return nil, errors.New("--invoice: required")
 	}
 	in := VendorPaymentInput{InvoiceID: *invoice, RequestedBy: *requestedBy}
+	if *key != "" {
+		signer, err := proof.LoadSigner(*key)
+		if err != nil {
+			return nil, fmt.Errorf("--key: %w", err)
+		}
+		if in.RequesterProof, err = SignStart(signer, in, proof.MethodKey, time.Now()); err != nil {
+			return nil, fmt.Errorf("--key: %w", err)
+		}
+	}
 	return func(ctx context.Context, c tclient.Client, out io.Writer) error {
 		return startAndWait(ctx, c, in, *wait, out)
 	}, nil

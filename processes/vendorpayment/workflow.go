@@ -17,6 +17,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
 	"github.com/execution-orchestrator/orchestrator/gate"
 	"github.com/execution-orchestrator/orchestrator/process"
+	"github.com/execution-orchestrator/orchestrator/proof"
 )
 
 // ErrTypeInvalidInput is the ApplicationError type of a rejected workflow input.
@@ -117,6 +118,12 @@ func (w *VendorPayment) Run(ctx workflow.Context, in VendorPaymentInput) (Vendor
 		r.st.Stage, r.st.Outcome, r.st.Reason = StageDone, OutcomeFailed, err.Error()
 		return VendorPaymentResult{}, err
 	}
+	if proven && in.RequesterProof != "" {
+		if err := r.verifyRequester(ctx); err != nil {
+			r.st.Stage, r.st.Outcome, r.st.Reason = StageDone, OutcomeFailed, err.Error()
+			return VendorPaymentResult{}, err
+		}
+	}
 	r.upsert(ctx,
 		process.SAProcess.ValueSet(ProcessName),
 		process.SABusinessKey.ValueSet(in.InvoiceID),
@@ -142,6 +149,23 @@ func (w *VendorPayment) Run(ctx workflow.Context, in VendorPaymentInput) (Vendor
 	return res, nil
 }
 
+// verifyRequester checks the start's proof of who requested, as of when the
+// run started (the trusted keys come from an activity, so it replays).
+func (r *run) verifyRequester(ctx workflow.Context) error {
+	trust, err := approvalHost{r}.LoadTrust(ctx)
+	if err != nil {
+		return fmt.Errorf("requesterProof: load trusted keys: %s", process.FailureMessage(err))
+	}
+	_, err = proof.Verify(r.in.RequesterProof, trust, proof.Expect{
+		Kind: proof.KindStart, WorkflowID: r.wfID, Subject: r.in.RequestedBy,
+	}, workflow.GetInfo(ctx).WorkflowStartTime)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("requesterProof: "+err.Error(), ErrTypeInvalidInput, nil)
+	}
+	r.st.RequesterVerified = true
+	return nil
+}
+
 // registerQueries answers "status" (this process's own shape) and
 // "approvals" (the kernel's shape every gated process answers).
 func (r *run) registerQueries(ctx workflow.Context) error {
@@ -159,7 +183,7 @@ func (r *run) registerQueries(ctx workflow.Context) error {
 	err = workflow.SetQueryHandler(ctx, ApprovalsQuery, func() (approvals.Status, error) {
 		st := approvals.Status{
 			Process: ProcessName, WorkflowID: r.wfID, BusinessKey: r.in.InvoiceID, Stage: r.st.Stage,
-			Title: "Vendor payment for invoice " + r.in.InvoiceID, RequestedBy: r.in.RequestedBy,
+			Title: "Vendor payment for invoice " + r.in.InvoiceID, RequestedBy: r.in.RequestedBy, RequesterVerified: r.st.RequesterVerified,
 			Kind: action.KindVendorPayment, ActionDigest: r.st.ActionDigest,
 			AmountMinor: r.st.AmountMinor, Currency: r.st.Currency, ApprovalReason: r.st.ApprovalReason,
 			Tier: r.st.Tier, Outcome: r.st.Outcome, Reason: r.st.Reason,
@@ -197,6 +221,8 @@ func validateInput(in VendorPaymentInput) error {
 		return invalid("requestedBy: required")
 	case len(in.RequestedBy) > 128 || strings.ContainsFunc(in.RequestedBy, func(r rune) bool { return r <= ' ' || r == 0x7f }):
 		return invalid("requestedBy: %q must be an identity without spaces of at most 128 characters", in.RequestedBy)
+	case len(in.RequesterProof) > proof.MaxTokenLen:
+		return invalid("requesterProof: longer than %d bytes", proof.MaxTokenLen)
 	}
 	return nil
 }
@@ -305,7 +331,7 @@ func missingRoles(plan ApprovalPlan, want []string) []string {
 // approvals so far. The decision is kept in the status, so operators see it.
 func (r *run) checkGate(ctx workflow.Context, pay action.Payment, digest string) (gate.Decision, *VendorPaymentResult) {
 	var d gate.Decision
-	req := GateRequest{Action: pay, ActionDigest: digest, RequestedBy: r.in.RequestedBy, Approvals: r.ap.Approvals}
+	req := GateRequest{Action: pay, ActionDigest: digest, RequestedBy: r.in.RequestedBy, RequesterProof: r.in.RequesterProof, Approvals: r.ap.Approvals}
 	if err := r.exec(ctx, r.cfg.Read, ActivityEvaluateGate, req, &d); err != nil {
 		// A gate that cannot decide fails closed, and people are told.
 		reason := "gate: " + process.FailureMessage(err)
@@ -430,7 +456,7 @@ func (r *run) release(ctx workflow.Context, inv erp.Invoice, vendor erp.Vendor, 
 	if r.rules.RequireProof {
 		// The release activity is the gate at the side effect: it verifies
 		// these proofs and decides again, right before treasury is called.
-		req.RequestedBy, req.Approvals = r.in.RequestedBy, r.ap.Approvals
+		req.RequestedBy, req.RequesterProof, req.Approvals = r.in.RequestedBy, r.in.RequesterProof, r.ap.Approvals
 	}
 	if err := r.exec(ctx, r.cfg.Release, ActivityReleasePayment, req, &released); err != nil {
 		reason := "release payment: " + process.FailureMessage(err)

@@ -70,6 +70,11 @@ func TestDetectorScheduleStartsPayments(t *testing.T) {
 		t.Fatal(err)
 	}
 	paidChecks(t, s, sandbox.InvoiceHappyPath, paid)
+	// The Schedule's starts carry the worker's proof: the requester is
+	// verified, not claimed.
+	if st, err := vendorpayment.QueryStatus(ctx, s.Temporal, vendorpayment.VendorPaymentID(sandbox.InvoiceHappyPath)); err != nil || !st.RequesterVerified {
+		t.Errorf("detector-started payment: requesterVerified = %v (%v), want true", st.RequesterVerified, err)
+	}
 	mismatch, err := vendorpayment.GetResult(ctx, s.Temporal, vendorpayment.VendorPaymentID(sandbox.InvoiceBankMismatch))
 	if err != nil || mismatch.Outcome != vendorpayment.OutcomeBankDetailsMismatch {
 		t.Fatalf("bank mismatch invoice: %+v %v", mismatch, err)

@@ -472,3 +472,44 @@ func TestSignalFloodIsBounded(t *testing.T) {
 	}
 	noPayment(t, s, sandbox.InvoiceMedium)
 }
+
+// A start can carry a proof of who requested it. A valid one makes the
+// requester verified (status, approvals query, and the gate's principal);
+// one signed by someone else fails the start naming the field. The
+// detector's starts are signed by the worker.
+func TestSignedStartVerifiesRequester(t *testing.T) {
+	s := stack.Start(t, stack.Options{})
+	ctx := context.Background()
+	ana := s.PersonKey(t, "ana")
+	maria := s.PersonKey(t, "maria")
+
+	in := vendorpayment.VendorPaymentInput{InvoiceID: sandbox.InvoiceMedium, RequestedBy: "ana"}
+	var err error
+	if in.RequesterProof, err = vendorpayment.SignStart(ana, in, proof.MethodKey, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	run, err := vendorpayment.Start(ctx, s.Temporal, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := awaiting(t, s, run.GetID(), "maria")
+	if !st.RequesterVerified || !approvalsOf(t, s, run.GetID()).RequesterVerified {
+		t.Fatalf("requester not verified: %+v", st)
+	}
+
+	forged := vendorpayment.VendorPaymentInput{InvoiceID: sandbox.InvoiceLarge, RequestedBy: "ana"}
+	if forged.RequesterProof, err = vendorpayment.SignStart(maria, forged, proof.MethodKey, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	run2, err := vendorpayment.Start(ctx, s.Temporal, forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err = run2.Get(cctx, nil)
+	if err == nil || !strings.Contains(err.Error(), "requesterProof: proof.") {
+		t.Fatalf("start signed by maria for ana: %v, want it refused naming requesterProof", err)
+	}
+	noPayment(t, s, sandbox.InvoiceLarge)
+}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,50 +21,83 @@ import (
 	tclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/execution-orchestrator/orchestrator/approvals"
+	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
+	"github.com/execution-orchestrator/orchestrator/proof"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/tests/stack"
+	"github.com/execution-orchestrator/orchestrator/totp"
 )
 
-// TestCaptureHistories records fresh histories into histories/ from real runs
-// on the integration stack (tests/stack: Temporal dev server from
-// bin/temporal, sandbox, worker). It is a tool, not a check: it runs only with
+// TestCaptureHistories records histories into histories/ from real runs on
+// the integration stack (tests/stack: Temporal dev server from bin/temporal,
+// sandbox, worker). It is a tool, not a check: it runs only with
 // EO_CAPTURE_HISTORIES=1, after a deliberate, versioned workflow change. Each
-// history is a subtest named like its file, so
-// `-run 'TestCaptureHistories/approval-by-signal'` records just that one and
-// leaves the others as they were recorded.
+// history is a subtest named like its file, and a subtest whose file exists
+// records nothing (delete the file to record it again), so recorded
+// histories stay as they ran: `-run 'TestCaptureHistories/proven-'` records
+// just the missing ones of those.
+//
+// The histories without the "proven-approvals" marker were recorded before
+// it and prove that runs started then still replay. Their scenarios decide
+// without proofs, which the current code refuses, so they cannot be
+// recorded again; the proven-* and gate-* subtests record runs under it.
 func TestCaptureHistories(t *testing.T) {
 	if os.Getenv("EO_CAPTURE_HISTORIES") != "1" {
 		t.Skip("set EO_CAPTURE_HISTORIES=1 to record histories")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	std := stack.Start(t, stack.Options{})
+	// Shared stacks start when the first subtest that needs one runs.
+	lazy := func(opts func() stack.Options) func() *stack.Stack {
+		var s *stack.Stack
+		return func() *stack.Stack {
+			if s == nil {
+				s = stack.Start(t, opts())
+			}
+			return s
+		}
+	}
+	std := lazy(func() stack.Options { return stack.Options{} })
 	// Deadlines of seconds, so a request left alone reminds, escalates and
 	// expires while the capture waits.
-	fast := stack.Start(t, stack.Options{Directory: fastDirectory(t)})
+	fast := lazy(func() stack.Options { return stack.Options{Directory: fastDirectory(t)} })
+	neverSettles := lazy(func() stack.Options { return stack.Options{SettleAfter: -1} })
 
-	capture := func(name string, s *stack.Stack, run func(r *recorder) (tclient.WorkflowRun, string)) {
+	// capture runs a scenario on the stack s returns and saves its history
+	// as histories/<name>.json, unless that file exists.
+	capture := func(name string, s func(t *testing.T) *stack.Stack, run func(r *recorder) (tclient.WorkflowRun, string)) {
 		t.Run(name, func(t *testing.T) {
-			r := &recorder{t: t, ctx: ctx, c: s.Temporal, s: s}
+			path := historyFile(t, name)
+			st := s(t)
+			r := &recorder{t: t, ctx: ctx, c: st.Temporal, s: st}
 			wr, wantOutcome := run(r)
-			r.finish(wr, name, wantOutcome)
+			r.finish(wr, path, wantOutcome)
 		})
+	}
+	shared := func(s func() *stack.Stack) func(*testing.T) *stack.Stack {
+		return func(*testing.T) *stack.Stack { return s() }
+	}
+	// own gives a subtest a stack of its own, stopped when it ends, so each
+	// proven scenario starts from the seed invoices.
+	own := func(opts stack.Options) func(*testing.T) *stack.Stack {
+		return func(t *testing.T) *stack.Stack { return stack.Start(t, opts) }
 	}
 
 	// Autonomous payment and a stop before paying.
-	capture("autonomous-paid", std, func(r *recorder) (tclient.WorkflowRun, string) {
+	capture("autonomous-paid", shared(std), func(r *recorder) (tclient.WorkflowRun, string) {
 		return r.start(sandbox.InvoiceHappyPath, "agent:payables-bot"), vendorpayment.OutcomePaid
 	})
-	capture("bank-details-mismatch", std, func(r *recorder) (tclient.WorkflowRun, string) {
+	capture("bank-details-mismatch", shared(std), func(r *recorder) (tclient.WorkflowRun, string) {
 		return r.start(sandbox.InvoiceBankMismatch, "agent:payables-bot"), vendorpayment.OutcomeBankDetailsMismatch
 	})
 
 	// Finance-manager tier: an invalid signal is ignored, then maria approves.
-	capture("finance-manager-approved", std, func(r *recorder) (tclient.WorkflowRun, string) {
+	capture("finance-manager-approved", shared(std), func(r *recorder) (tclient.WorkflowRun, string) {
 		run := r.start(sandbox.InvoiceMedium, "agent:payables-bot")
 		st := r.awaitSlot(run.GetID(), "finance-manager")
 		r.signal(run.GetID(), vendorpayment.ApprovalRequest{Decision: vendorpayment.DecisionApprove, Approver: "agent:payables-bot", ActionDigest: st.ActionDigest})
@@ -70,7 +106,7 @@ func TestCaptureHistories(t *testing.T) {
 	})
 
 	// CFO tier: the finance manager approves, the CFO rejects.
-	capture("cfo-rejected", std, func(r *recorder) (tclient.WorkflowRun, string) {
+	capture("cfo-rejected", shared(std), func(r *recorder) (tclient.WorkflowRun, string) {
 		run := r.start(sandbox.InvoiceLarge, "ana")
 		st := r.awaitSlot(run.GetID(), "finance-manager")
 		r.decide(run.GetID(), vendorpayment.ApprovalRequest{Decision: vendorpayment.DecisionApprove, Approver: "maria", ActionDigest: st.ActionDigest})
@@ -81,7 +117,7 @@ func TestCaptureHistories(t *testing.T) {
 
 	// Finance-manager tier decided by Signals only: a malformed one (decision
 	// is a number) is recorded and ignored, then maria approves.
-	capture("approval-by-signal", std, func(r *recorder) (tclient.WorkflowRun, string) {
+	capture("approval-by-signal", shared(std), func(r *recorder) (tclient.WorkflowRun, string) {
 		id := r.copyInvoice(sandbox.InvoiceMedium, "INV-2044")
 		run := r.start(id, "agent:payables-bot")
 		st := r.awaitSlot(run.GetID(), "finance-manager")
@@ -91,15 +127,16 @@ func TestCaptureHistories(t *testing.T) {
 	})
 
 	// Left alone: request, reminder, escalation to the manager, expiry.
-	capture("approval-expired", fast, func(r *recorder) (tclient.WorkflowRun, string) {
+	capture("approval-expired", shared(fast), func(r *recorder) (tclient.WorkflowRun, string) {
 		return r.start(sandbox.InvoiceMedium, "agent:payables-bot"), vendorpayment.OutcomeExpired
 	})
 
 	// Cancelled by an operator while waiting for a person, and while a
 	// released payment never settles: the clean-up of cancel-cleanup.
-	neverSettles := stack.Start(t, stack.Options{SettleAfter: -1})
-	cancelAt := func(name string, s *stack.Stack, invoiceID, stage string) {
+	cancelAt := func(name string, invoiceID, stage string) {
 		t.Run(name, func(t *testing.T) {
+			path := historyFile(t, name)
+			s := neverSettles()
 			r := &recorder{t: t, ctx: ctx, c: s.Temporal, s: s}
 			run := r.start(invoiceID, "agent:payables-bot")
 			r.awaitStage(run.GetID(), stage)
@@ -109,11 +146,97 @@ func TestCaptureHistories(t *testing.T) {
 			if err := run.Get(ctx, nil); !temporal.IsCanceledError(err) {
 				t.Fatalf("%s: %v, want a cancellation", run.GetID(), err)
 			}
-			saveHistory(ctx, t, s.Temporal, run.GetID(), filepath.Join("histories", name+".json"))
+			saveHistory(ctx, t, s.Temporal, run.GetID(), path)
 		})
 	}
-	cancelAt("cancelled-awaiting-approval", neverSettles, sandbox.InvoiceMedium, vendorpayment.StageAwaitingApproval)
-	cancelAt("cancelled-verifying", neverSettles, sandbox.InvoiceHappyPath, vendorpayment.StageVerifying)
+	cancelAt("cancelled-awaiting-approval", sandbox.InvoiceMedium, vendorpayment.StageAwaitingApproval)
+	cancelAt("cancelled-verifying", sandbox.InvoiceHappyPath, vendorpayment.StageVerifying)
+
+	// Under proven-approvals (docs/approvals.md "Who decided"): trusted keys
+	// are loaded before each slot opens, the gate decides before approval
+	// and release, and a decision counts only with a proof.
+
+	// The gate permits: paid with no person.
+	capture("proven-autonomous-paid", own(stack.Options{}), func(r *recorder) (tclient.WorkflowRun, string) {
+		return r.start(sandbox.InvoiceHappyPath, "agent:payables-bot"), vendorpayment.OutcomePaid
+	})
+
+	// Finance-manager tier: a signal without a proof is recorded as refused,
+	// then maria approves by Update with an assertion signed by her key.
+	capture("proven-key-approval-paid", own(stack.Options{}), func(r *recorder) (tclient.WorkflowRun, string) {
+		maria := r.s.PersonKey(r.t, "maria") // listed before the slot opens
+		run := r.start(sandbox.InvoiceMedium, "agent:payables-bot")
+		st := r.awaitApprovals(run.GetID(), "finance-manager")
+		r.signal(run.GetID(), approvals.Request{Decision: approvals.DecisionApprove, Approver: "maria", ActionDigest: st.ActionDigest, Comment: "sent as mallory@evil"})
+		r.awaitRefused(run.GetID(), 1, "proof: required")
+		r.decide(run.GetID(), approvals.Request{Decision: approvals.DecisionApprove, Approver: "maria", ActionDigest: st.ActionDigest, Comment: "checked",
+			Proof: stack.Sign(r.t, maria, proof.MethodKey, "maria", approvals.DecisionApprove, st)})
+		r.wantProofs = []string{proof.MethodKey}
+		return run, vendorpayment.OutcomePaid
+	})
+
+	// Finance-manager tier approved by Signal with a one-time code, as typed
+	// into the Temporal UI's Signal dialog.
+	capture("proven-code-approval-paid", own(stack.Options{}), func(r *recorder) (tclient.WorkflowRun, string) {
+		e, err := r.s.Codes.Enroll(r.ctx, "maria", "ExecutionOrchestrator")
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		run := r.start(sandbox.InvoiceMedium, "agent:payables-bot")
+		st := r.awaitApprovals(run.GetID(), "finance-manager")
+		code, err := totp.Code(e.Secret, time.Now())
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		r.signal(run.GetID(), approvals.Request{Decision: approvals.DecisionApprove, Approver: "maria", ActionDigest: st.ActionDigest, Comment: "from the Temporal UI", Proof: code})
+		r.wantProofs = []string{proof.MethodTOTP}
+		return run, vendorpayment.OutcomePaid
+	})
+
+	// CFO tier: maria approves, chen rejects, each with their own key.
+	capture("proven-cfo-rejected", own(stack.Options{}), func(r *recorder) (tclient.WorkflowRun, string) {
+		maria, chen := r.s.PersonKey(r.t, "maria"), r.s.PersonKey(r.t, "chen")
+		run := r.start(sandbox.InvoiceLarge, "ana")
+		st := r.awaitApprovals(run.GetID(), "finance-manager")
+		r.decide(run.GetID(), approvals.Request{Decision: approvals.DecisionApprove, Approver: "maria", ActionDigest: st.ActionDigest,
+			Proof: stack.Sign(r.t, maria, proof.MethodKey, "maria", approvals.DecisionApprove, st)})
+		st = r.awaitApprovals(run.GetID(), "cfo")
+		r.decide(run.GetID(), approvals.Request{Decision: approvals.DecisionReject, Approver: "chen", ActionDigest: st.ActionDigest, Comment: "renegotiate first",
+			Proof: stack.Sign(r.t, chen, proof.MethodKey, "chen", approvals.DecisionReject, st)})
+		r.wantProofs = []string{proof.MethodKey, proof.MethodKey}
+		return run, vendorpayment.OutcomeRejected
+	})
+
+	// The gate's payment window (policy/payment-window.cedar), widened to
+	// the whole day in the stack's live copy, denies the payment.
+	capture("gate-denied-window", own(stack.Options{PaymentWindow: true}), func(r *recorder) (tclient.WorkflowRun, string) {
+		file := filepath.Join(r.s.PolicyDir, "payment-window.cedar")
+		data, err := os.ReadFile(file)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		widened := strings.Replace(string(data), "context.minuteOfDayUTC >= 1430", "context.minuteOfDayUTC >= 0", 1)
+		if widened == string(data) {
+			r.t.Fatal("the window is not written as `context.minuteOfDayUTC >= 1430` in payment-window.cedar")
+		}
+		if err := os.WriteFile(file, []byte(widened), 0o644); err != nil {
+			r.t.Fatal(err)
+		}
+		return r.start(sandbox.InvoiceHappyPath, "agent:payables-bot"), vendorpayment.OutcomeDenied
+	})
+}
+
+// historyFile is histories/<name>.json; a file that exists is not recorded
+// again, so the subtest is skipped.
+func historyFile(t *testing.T, name string) string {
+	t.Helper()
+	path := filepath.Join("histories", name+".json")
+	if _, err := os.Stat(path); err == nil {
+		t.Skipf("%s exists; delete it to record it again", path)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // fastDirectory is policy/org.yaml with approval deadlines of seconds.
@@ -141,6 +264,9 @@ type recorder struct {
 	ctx context.Context
 	c   tclient.Client
 	s   *stack.Stack
+	// wantProofs are the proof methods of the result's approvals, in order,
+	// when the scenario checks them.
+	wantProofs []string
 }
 
 func (r *recorder) start(invoiceID, requester string) tclient.WorkflowRun {
@@ -223,6 +349,43 @@ func (r *recorder) awaitSlot(id, slot string) vendorpayment.VendorPaymentStatus 
 	}
 }
 
+// awaitApprovals waits until the kernel's "approvals" query shows slot
+// awaited, and returns it: what a proof is signed over.
+func (r *recorder) awaitApprovals(id, slot string) approvals.Status {
+	r.t.Helper()
+	for {
+		st, err := client.ApprovalStatus(r.ctx, r.c, id)
+		if err == nil && st.AwaitingSlot == slot {
+			return st
+		}
+		select {
+		case <-r.ctx.Done():
+			r.t.Fatalf("%s never awaited %s: %+v (%v)", id, slot, st, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// awaitRefused waits until the workflow has recorded n refused signals, the
+// last of them for reason.
+func (r *recorder) awaitRefused(id string, n int, reason string) {
+	r.t.Helper()
+	for {
+		st, err := client.ApprovalStatus(r.ctx, r.c, id)
+		if err == nil && len(st.RejectedMessages) >= n {
+			if got := st.RejectedMessages[n-1].Reason; !strings.Contains(got, reason) {
+				r.t.Fatalf("%s refused signal %d: %q, want %q", id, n, got, reason)
+			}
+			return
+		}
+		select {
+		case <-r.ctx.Done():
+			r.t.Fatalf("%s never refused %d signals (%v)", id, n, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 func (r *recorder) signal(id string, payload any) {
 	if err := r.c.SignalWorkflow(r.ctx, id, "", vendorpayment.ApprovalSignal, payload); err != nil {
 		r.t.Fatalf("signal %s: %v", id, err)
@@ -241,7 +404,7 @@ func (r *recorder) decide(id string, req vendorpayment.ApprovalRequest) {
 	}
 }
 
-func (r *recorder) finish(run tclient.WorkflowRun, name, wantOutcome string) {
+func (r *recorder) finish(run tclient.WorkflowRun, path, wantOutcome string) {
 	var res vendorpayment.VendorPaymentResult
 	if err := run.Get(r.ctx, &res); err != nil {
 		r.t.Fatalf("%s: %v", run.GetID(), err)
@@ -249,7 +412,20 @@ func (r *recorder) finish(run tclient.WorkflowRun, name, wantOutcome string) {
 	if res.Outcome != wantOutcome {
 		r.t.Fatalf("%s: outcome %q (%s), want %q", run.GetID(), res.Outcome, res.Reason, wantOutcome)
 	}
-	saveHistory(r.ctx, r.t, r.c, run.GetID(), filepath.Join("histories", name+".json"))
+	if r.wantProofs != nil {
+		var got []string
+		for _, a := range res.Approvals {
+			m := ""
+			if a.Proof != nil {
+				m = a.Proof.Method
+			}
+			got = append(got, m)
+		}
+		if !slices.Equal(got, r.wantProofs) {
+			r.t.Fatalf("%s: approvals proven by %q, want %q", run.GetID(), got, r.wantProofs)
+		}
+	}
+	saveHistory(r.ctx, r.t, r.c, run.GetID(), path)
 }
 
 func saveHistory(ctx context.Context, t *testing.T, c tclient.Client, id, path string) {
@@ -267,7 +443,16 @@ func saveHistory(ctx context.Context, t *testing.T, c tclient.Client, id, path s
 	if err != nil {
 		t.Fatalf("marshal history of %s: %v", id, err)
 	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+	// Never over a recorded history: it proves how runs of its time replay.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		t.Fatalf("save history: %v", err)
+	}
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		f.Close()
+		t.Fatalf("save history: %v", err)
+	}
+	if err := f.Close(); err != nil {
 		t.Fatalf("save history: %v", err)
 	}
 	t.Logf("saved %s (%d events)", path, len(hist.Events))
