@@ -14,12 +14,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver (pure Go, no cgo)
+	"github.com/execution-orchestrator/orchestrator/internal/sqldb"
 )
 
 // Reasons a token is refused. They are distinct so that the web form can tell
@@ -57,27 +55,6 @@ func Open(ctx context.Context, databaseURL, sqlitePath string, now func() time.T
 	if now == nil {
 		now = time.Now
 	}
-	var (
-		db  *sql.DB
-		err error
-	)
-	switch {
-	case databaseURL != "":
-		db, err = sql.Open("pgx", databaseURL)
-		if err != nil {
-			return nil, fmt.Errorf("open link token database: %w", err)
-		}
-	case sqlitePath != "":
-		// busy_timeout lets the worker and the web app share the file;
-		// WAL keeps readers from blocking the writer.
-		dsn := "file:" + sqlitePath + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
-		db, err = sql.Open("sqlite", dsn)
-		if err != nil {
-			return nil, fmt.Errorf("open link token sqlite %s: %w", sqlitePath, err)
-		}
-	default:
-		return nil, errors.New("open link token store: databaseURL or sqlitePath is required")
-	}
 	// Times are stored as Unix milliseconds so both engines compare them the same way.
 	const ddl = `CREATE TABLE IF NOT EXISTS approval_link_tokens (
 	token_hash    TEXT PRIMARY KEY,
@@ -88,9 +65,9 @@ func Open(ctx context.Context, databaseURL, sqlitePath string, now func() time.T
 	expires_at    BIGINT NOT NULL,
 	used_at       BIGINT
 )`
-	if _, err := db.ExecContext(ctx, ddl); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("create approval_link_tokens: %w", redact(err, databaseURL))
+	db, err := sqldb.Open(ctx, "link token", databaseURL, sqlitePath, ddl)
+	if err != nil {
+		return nil, err
 	}
 	// Tokens are bound to a run since run_id came; older tables gain it.
 	// Neither engine has one portable "add column if missing", so a
@@ -98,21 +75,9 @@ func Open(ctx context.Context, databaseURL, sqlitePath string, now func() time.T
 	if _, err := db.ExecContext(ctx, `ALTER TABLE approval_link_tokens ADD COLUMN run_id TEXT NOT NULL DEFAULT ''`); err != nil &&
 		!strings.Contains(err.Error(), "duplicate column") && !strings.Contains(err.Error(), "already exists") {
 		db.Close()
-		return nil, fmt.Errorf("add run_id to approval_link_tokens: %w", redact(err, databaseURL))
+		return nil, fmt.Errorf("add run_id to approval_link_tokens: %w", sqldb.Redact(err, databaseURL))
 	}
 	return &Store{db: db, now: now}, nil
-}
-
-// redact keeps a password in the URL out of error messages.
-func redact(err error, databaseURL string) error {
-	u, perr := url.Parse(databaseURL)
-	if perr != nil || u.User == nil {
-		return err
-	}
-	if p, ok := u.User.Password(); ok && p != "" && strings.Contains(err.Error(), p) {
-		return errors.New(strings.ReplaceAll(err.Error(), p, "xxxxx"))
-	}
-	return err
 }
 
 // Close releases the database.

@@ -15,15 +15,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/execution-orchestrator/orchestrator/internal/sqldb"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
 	otptotp "github.com/pquerna/otp/totp"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
 )
 
 // Parameters every enrolment uses. They are fixed rather than configurable
@@ -67,27 +64,6 @@ func Open(ctx context.Context, databaseURL, sqlitePath string, now func() time.T
 	if now == nil {
 		now = time.Now
 	}
-	var (
-		db  *sql.DB
-		err error
-	)
-	switch {
-	case databaseURL != "":
-		db, err = sql.Open("pgx", databaseURL)
-		if err != nil {
-			return nil, fmt.Errorf("open totp database: %w", redact(err, databaseURL))
-		}
-	case sqlitePath != "":
-		// busy_timeout lets the worker and the web app share the file;
-		// WAL keeps readers from blocking the writer.
-		dsn := "file:" + sqlitePath + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
-		db, err = sql.Open("sqlite", dsn)
-		if err != nil {
-			return nil, fmt.Errorf("open totp sqlite %s: %w", sqlitePath, err)
-		}
-	default:
-		return nil, errors.New("open totp store: databaseURL or sqlitePath is required")
-	}
 	// enrolled_at is Unix milliseconds; last_step is the RFC 6238 counter of
 	// the last accepted code (-1: none yet).
 	const ddl = `CREATE TABLE IF NOT EXISTS totp_enrolments (
@@ -96,23 +72,11 @@ func Open(ctx context.Context, databaseURL, sqlitePath string, now func() time.T
 	enrolled_at BIGINT NOT NULL,
 	last_step   BIGINT NOT NULL DEFAULT -1
 )`
-	if _, err := db.ExecContext(ctx, ddl); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("create totp_enrolments: %w", redact(err, databaseURL))
+	db, err := sqldb.Open(ctx, "totp", databaseURL, sqlitePath, ddl)
+	if err != nil {
+		return nil, err
 	}
 	return &Store{db: db, now: now}, nil
-}
-
-// redact keeps a password in the URL out of error messages.
-func redact(err error, databaseURL string) error {
-	u, perr := url.Parse(databaseURL)
-	if perr != nil || u.User == nil {
-		return err
-	}
-	if p, ok := u.User.Password(); ok && p != "" && strings.Contains(err.Error(), p) {
-		return errors.New(strings.ReplaceAll(err.Error(), p, "xxxxx"))
-	}
-	return err
 }
 
 // Close releases the database.

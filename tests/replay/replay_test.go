@@ -5,11 +5,17 @@ package replay
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	tclient "go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -44,11 +50,38 @@ func TestReplayHistories(t *testing.T) {
 			for _, p := range processes.All(process.Deps{}) {
 				p.RegisterWorkflows(r)
 			}
-			if err := r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f); err != nil {
+			if err := replay(r, f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}
 		})
 	}
+}
+
+// replay replays one history file. Runs whose code depends on their own
+// workflow and run id (approval proofs are bound to them) replay under the
+// ids they ran with: <name>.id beside the history holds the workflow id, the
+// run id is the history's own. Others replay under the replayer's defaults.
+func replay(r worker.WorkflowReplayer, file string) error {
+	id, err := os.ReadFile(strings.TrimSuffix(file, ".json") + ".id")
+	if errors.Is(err, fs.ErrNotExist) {
+		return r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), file)
+	}
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h, err := tclient.HistoryFromJSON(f, tclient.HistoryJSONOptions{})
+	if err != nil {
+		return fmt.Errorf("read history: %w", err)
+	}
+	runID := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetOriginalExecutionRunId()
+	return r.ReplayWorkflowHistoryWithOptions(quietLogger(), h, worker.ReplayWorkflowHistoryOptions{
+		OriginalExecution: workflow.Execution{ID: strings.TrimSpace(string(id)), RunID: runID},
+	})
 }
 
 // TestReplayDetectsDivergence proves the replay above can fail: a workflow
@@ -63,7 +96,7 @@ func TestReplayDetectsDivergence(t *testing.T) {
 				return vendorpayment.VendorPaymentResult{}, context.Canceled
 			}
 			r.RegisterWorkflowWithOptions(diverging, workflow.RegisterOptions{Name: vendorpayment.VendorPaymentWorkflow})
-			if err := r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f); err == nil {
+			if err := replay(r, f); err == nil {
 				t.Fatalf("replaying %s with different workflow code succeeded; the replay test could not catch a change", f)
 			}
 		})
