@@ -455,5 +455,11 @@ func saveHistory(ctx context.Context, t *testing.T, c tclient.Client, id, path s
 	if err := f.Close(); err != nil {
 		t.Fatalf("save history: %v", err)
 	}
+	// The workflow id beside it: approval proofs are bound to it, so the
+	// replay runs under it (replay_test.go reads <name>.id).
+	idFile := strings.TrimSuffix(path, ".json") + ".id"
+	if err := os.WriteFile(idFile, []byte(id+"\n"), 0o644); err != nil {
+		t.Fatalf("save workflow id: %v", err)
+	}
 	t.Logf("saved %s (%d events)", path, len(hist.Events))
 }
