@@ -48,7 +48,14 @@ type view struct {
 	Trust             proof.Trust
 	Now               time.Time
 	UsedNonces        []string
+	// CodeFailures counts refused one-time codes per person in this run.
+	CodeFailures map[string]int
 }
+
+// MaxCodeFailures is how many wrong one-time codes a person may send in a
+// run before codes are refused without a check: each check is a guess at a
+// six-digit secret, and each refused Update still uses up history.
+const MaxCodeFailures = 3
 
 // verdict is what check concludes about an acceptable request.
 type verdict struct {
@@ -103,6 +110,9 @@ func check(req Request, v view) (verdict, error) {
 	case p == "":
 		return verdict{}, errors.New("proof: required; sign in to the web app, use `orchestrator approve` with your key, or put the six-digit code from your authenticator app in \"proof\"")
 	case IsOneTimeCode(p):
+		if v.CodeFailures[personKey(req.Approver)] >= MaxCodeFailures {
+			return verdict{}, fmt.Errorf("proof: %d wrong one-time codes for %q in this run; decide in the web app or with your key", MaxCodeFailures, req.Approver)
+		}
 		out.NeedsCode = true
 		return out, nil
 	}

@@ -437,3 +437,42 @@ func TestSlotDeadlines(t *testing.T) {
 		})
 	}
 }
+
+// After MaxCodeFailures wrong codes a person's codes are refused unchecked,
+// so guessing costs neither more checks nor more history; other people and
+// signed proofs are unaffected.
+func TestCodesRefusedAfterFailures(t *testing.T) {
+	v := view{
+		Stage: StageAwaitingApproval, Slot: "finance-manager", RequestedBy: "ana", ActionDigest: "sha256:aa",
+		Awaited: []awaitee{{ID: "maria"}, {ID: "lena"}}, Rules: Rules{Strict: true, RequireProof: true},
+		WorkflowID: "vendor-payment-INV-1", RunID: "run-1", Now: testNow,
+	}
+	code := func(who string) Request {
+		r := approve(who, "sha256:aa")
+		r.Proof = "123456"
+		return r
+	}
+	tests := []struct {
+		name     string
+		failures map[string]int
+		who      string
+		wantErr  string
+	}{
+		{"no failures", nil, "maria", ""},
+		{"below the cap", map[string]int{"maria": MaxCodeFailures - 1}, "maria", ""},
+		{"at the cap", map[string]int{"maria": MaxCodeFailures}, "maria", "wrong one-time codes"},
+		{"someone else's failures", map[string]int{"lena": MaxCodeFailures}, "maria", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v.CodeFailures = tt.failures
+			got, err := check(code(tt.who), v)
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				require.True(t, got.NeedsCode)
+				return
+			}
+			require.ErrorContains(t, err, tt.wantErr)
+		})
+	}
+}

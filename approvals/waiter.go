@@ -91,6 +91,9 @@ type Waiter struct {
 	reject  *Approval // the rejection that ends the wait, if any
 	trust   proof.Trust
 	nonces  []string // proof nonces used in this run
+	// codeFailures counts refused one-time codes per person (personKey);
+	// only looked up, never ranged over, so map order cannot matter.
+	codeFailures map[string]int
 }
 
 // New returns a Waiter and installs the "approval" Update (validated, so a
@@ -159,6 +162,10 @@ func (w *Waiter) decide(ctx workflow.Context, req Request) (verdict, error) {
 		Decision: req.Decision, Approver: req.Approver, Code: strings.TrimSpace(req.Proof),
 	})
 	if err != nil {
+		if w.codeFailures == nil {
+			w.codeFailures = map[string]int{}
+		}
+		w.codeFailures[personKey(req.Approver)]++
 		return verdict{}, fmt.Errorf("proof: one-time code refused: %s", process.FailureMessage(err))
 	}
 	req.Proof = token
@@ -204,6 +211,7 @@ func (w *Waiter) view(ctx workflow.Context) view {
 		Trust:        w.trust,
 		Now:          workflow.Now(ctx).UTC(),
 		UsedNonces:   w.nonces,
+		CodeFailures: w.codeFailures,
 	}
 }
 

@@ -70,7 +70,9 @@ func Open(ctx context.Context, databaseURL, sqlitePath string, now func() time.T
 	person_id   TEXT PRIMARY KEY,
 	secret      TEXT NOT NULL,
 	enrolled_at BIGINT NOT NULL,
-	last_step   BIGINT NOT NULL DEFAULT -1
+	last_step   BIGINT NOT NULL DEFAULT -1,
+	failed_count INTEGER NOT NULL DEFAULT 0,
+	failed_since BIGINT NOT NULL DEFAULT 0
 )`
 	db, err := sqldb.Open(ctx, "totp", databaseURL, sqlitePath, ddl)
 	if err != nil {
@@ -130,6 +132,9 @@ func (s *Store) Verify(ctx context.Context, personID, code string) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkLockout(ctx, personID); err != nil {
+		return err
+	}
 	now := step(s.now())
 	matched := int64(-1)
 	for st := now - Skew; st <= now+Skew; st++ {
@@ -147,16 +152,17 @@ func (s *Store) Verify(ctx context.Context, personID, code string) error {
 		}
 	}
 	if matched < 0 {
-		return fmt.Errorf("%w: does not match", ErrInvalidCode)
+		return s.failed(ctx, personID, fmt.Errorf("%w: does not match", ErrInvalidCode))
 	}
 	if matched <= last {
+		// A used code reveals nothing new, so it does not count as a guess.
 		return ErrReused
 	}
 	// The conditions make check-and-record one atomic step: a concurrent
 	// verification of the same code, or a re-enrolment in between, leaves
 	// zero rows affected here.
 	res, err := s.db.ExecContext(ctx,
-		`UPDATE totp_enrolments SET last_step = $1
+		`UPDATE totp_enrolments SET last_step = $1, failed_count = 0
 		 WHERE person_id = $2 AND secret = $3 AND last_step < $1`,
 		matched, personID, secret)
 	if err != nil {
@@ -179,6 +185,46 @@ func (s *Store) Verify(ctx context.Context, personID, code string) error {
 	default:
 		return ErrReused
 	}
+}
+
+// Six digits are a million guesses: after MaxFailures wrong codes within
+// LockoutWindow a person's codes are refused until the window
+// has passed, whoever sends them.
+const (
+	MaxFailures   = 5
+	LockoutWindow = 10 * time.Minute
+)
+
+// ErrLocked: too many failed codes for the person recently.
+var ErrLocked = errors.New("proof.totp: too many failed codes; try again later or decide in the web app")
+
+func (s *Store) checkLockout(ctx context.Context, personID string) error {
+	var count int
+	var since int64
+	err := s.db.QueryRowContext(ctx, `SELECT failed_count, failed_since FROM totp_enrolments WHERE person_id = $1`, personID).Scan(&count, &since)
+	if err != nil {
+		return fmt.Errorf("look up totp failures for %s: %w", personID, err)
+	}
+	if count >= MaxFailures && s.now().UnixMilli()-since < LockoutWindow.Milliseconds() {
+		return ErrLocked
+	}
+	return nil
+}
+
+// failed counts a failed code (a window older than LockoutWindow starts
+// over) and returns cause.
+func (s *Store) failed(ctx context.Context, personID string, cause error) error {
+	now := s.now().UnixMilli()
+	_, err := s.db.ExecContext(ctx,
+		`UPDATE totp_enrolments SET
+		   failed_count = CASE WHEN failed_since < $2 THEN 1 ELSE failed_count + 1 END,
+		   failed_since = CASE WHEN failed_since < $2 THEN $3 ELSE failed_since END
+		 WHERE person_id = $1`,
+		personID, now-LockoutWindow.Milliseconds(), now)
+	if err != nil {
+		return fmt.Errorf("%w (and recording the failure failed: %v)", cause, err)
+	}
+	return cause
 }
 
 func (s *Store) lookup(ctx context.Context, personID string) (secret string, lastStep int64, err error) {

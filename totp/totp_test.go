@@ -313,3 +313,29 @@ func TestOpenRequiresALocation(t *testing.T) {
 	_, err := Open(context.Background(), "", "", nil)
 	assert.Error(t, err)
 }
+
+// Guessing is bounded: after MaxFailures wrong codes the right one is
+// refused too, until the window has passed; a success resets the count.
+func TestLockoutAfterFailures(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			clk := &clock{t: start}
+			s := b.open(t, clk.Now)
+			e, err := s.Enroll(ctx, "maria", "test")
+			require.NoError(t, err)
+			for range MaxFailures {
+				require.ErrorIs(t, s.Verify(ctx, "maria", wrongCode(t, e.Secret, clk.Now())), ErrInvalidCode)
+			}
+			right, err := Code(e.Secret, clk.Now())
+			require.NoError(t, err)
+			require.ErrorIs(t, s.Verify(ctx, "maria", right), ErrLocked, "the right code while locked")
+			clk.Add(LockoutWindow + time.Minute)
+			right, err = Code(e.Secret, clk.Now())
+			require.NoError(t, err)
+			require.NoError(t, s.Verify(ctx, "maria", right), "the right code after the window")
+			// The success reset the count: one wrong code does not lock.
+			require.ErrorIs(t, s.Verify(ctx, "maria", wrongCode(t, e.Secret, clk.Now())), ErrInvalidCode)
+		})
+	}
+}

@@ -215,7 +215,7 @@ func runTOTP(ctx context.Context, args []string, out io.Writer) error {
 	if _, ok := dir.Person(person); !ok {
 		return fmt.Errorf("person: %q is not in the org directory", person)
 	}
-	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
 		return err
 	}
 	store, err := totp.Open(ctx, s.databaseURL, s.sqlitePath("orchestrator.db"), time.Now)

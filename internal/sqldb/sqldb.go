@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -30,6 +31,14 @@ func Open(ctx context.Context, what, databaseURL, sqlitePath, ddl string) (*sql.
 			return nil, fmt.Errorf("open %s database: %w", what, Redact(err, databaseURL))
 		}
 	case sqlitePath != "":
+		// The file holds secrets (one-time code seeds) and link-token
+		// hashes: readable by its owner only. SQLite gives its -wal and
+		// -shm files the database file's permissions.
+		f, ferr := os.OpenFile(sqlitePath, os.O_RDWR|os.O_CREATE, 0o600)
+		if ferr != nil {
+			return nil, fmt.Errorf("open %s sqlite %s: %w", what, sqlitePath, ferr)
+		}
+		f.Close()
 		// busy_timeout lets the worker and the web app share the file;
 		// WAL keeps readers from blocking the writer.
 		dsn := "file:" + sqlitePath + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"

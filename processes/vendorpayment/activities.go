@@ -270,10 +270,14 @@ func (a *Activities) ReleasePayment(ctx context.Context, req ReleaseRequest) (tr
 		return treasury.Payment{}, invalidArg("action.amountMinor: must be positive")
 	}
 	var payments []treasury.Payment
-	if a.Gate != nil {
+	switch {
+	case a.Gate != nil:
 		if payments, err = a.gateRelease(ctx, req, digest); err != nil {
 			return treasury.Payment{}, err
 		}
+	case !a.Ungated:
+		// A worker without a gate fails closed rather than paying unchecked.
+		return treasury.Payment{}, notConfigured("Gate")
 	}
 	if err := a.refuseOtherPayment(ctx, req, payments); err != nil {
 		return treasury.Payment{}, err
@@ -304,15 +308,9 @@ func (a *Activities) ReleasePayment(ctx context.Context, req ReleaseRequest) (tr
 // not the ERP's current action, or not admitted by the policies now.
 func (a *Activities) gateRelease(ctx context.Context, req ReleaseRequest, digest string) ([]treasury.Payment, error) {
 	info := activity.GetInfo(ctx)
-	if info.WorkflowType == nil || info.WorkflowType.Name != VendorPaymentWorkflow || info.WorkflowExecution.ID != VendorPaymentID(req.Action.InvoiceID) {
-		wt := ""
-		if info.WorkflowType != nil {
-			wt = info.WorkflowType.Name
-		}
-		return nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("ReleasePayment serves only workflow %s of type %s; refused for %s (type %q)",
-				VendorPaymentID(req.Action.InvoiceID), VendorPaymentWorkflow, info.WorkflowExecution.ID, wt),
-			ErrTypeNotOurs, nil)
+	started, err := a.ensureOurs(ctx, VendorPaymentID(req.Action.InvoiceID))
+	if err != nil {
+		return nil, err
 	}
 	if a.ERP == nil {
 		return nil, notConfigured("ERP")
@@ -335,11 +333,26 @@ func (a *Activities) gateRelease(ctx context.Context, req ReleaseRequest, digest
 				inv.ID, vendor.ID, current, inv.Status, digest),
 			ErrTypeMismatch, nil)
 	}
+	// The business checks again, not the workflow's word for them: due,
+	// open, bank details as on record, approved for exactly this amount.
+	if outcome, reason := checkInvoice(req.Action.InvoiceID, inv, a.now().UTC().Truncate(24*time.Hour)); outcome != "" {
+		return nil, temporal.NewNonRetryableApplicationError("invoice: "+reason, ErrTypeRefused, nil)
+	}
+	if diff := bankDifference(inv.BankAccount, vendor.BankAccount); diff != "" {
+		return nil, temporal.NewNonRetryableApplicationError("invoice: bank details differ from the vendor record in "+diff, ErrTypeMismatch, nil)
+	}
+	sched, err := a.CheckPaymentSchedule(ctx, ScheduleCheck{InvoiceID: inv.ID, AmountMinor: inv.AmountMinor})
+	if err != nil {
+		return nil, err
+	}
+	if !sched.OnSchedule {
+		return nil, temporal.NewNonRetryableApplicationError("invoice: not on the approved payment schedule: "+sched.Detail, ErrTypeRefused, nil)
+	}
 	payments, err := a.listPayments(ctx)
 	if err != nil {
 		return nil, err
 	}
-	d, err := a.admit(ctx, req.Action, digest, requester{req.RequestedBy, req.RequesterProof}, req.Approvals, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, req.IdempotencyKey, payments)
+	d, err := a.admit(ctx, req.Action, digest, requester{req.RequestedBy, req.RequesterProof, started}, req.Approvals, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, req.IdempotencyKey, payments)
 	if err != nil {
 		return nil, err
 	}

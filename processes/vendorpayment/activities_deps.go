@@ -92,6 +92,13 @@ type Activities struct {
 	Codes CodeVerifier
 	// Signer is the worker's key: it signs the assertion of a checked code.
 	Signer *proof.Signer
+	// Temporal describes the workflow that scheduled a gated activity, so
+	// only our own workflows on our task queue are served.
+	Temporal Describer
+	// Ungated lets ReleasePayment run without Gate: only tests of the
+	// treasury exchange set it. Without a Gate and without it, a release
+	// fails closed (NotConfigured).
+	Ungated bool
 	// Now is the clock (token lifetimes, the gate's context); nil means time.Now.
 	Now func() time.Time
 	// Logger receives activity logs; nil means slog.Default().

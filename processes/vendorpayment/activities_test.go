@@ -2,6 +2,7 @@ package vendorpayment
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,8 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -190,6 +197,37 @@ func execute(t *testing.T, fn any, out any, args ...any) error {
 	return err
 }
 
+// executeAsVendorPayment runs activity fn (registered as name) the way a
+// VendorPayment workflow with id wfID schedules it: the gated activities
+// read the calling workflow's type and id, which the plain activity
+// environment cannot set.
+func executeAsVendorPayment(t *testing.T, wfID, name string, fn, out, arg any) error {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: wfID})
+	env.RegisterWorkflowWithOptions(func(ctx workflow.Context) (json.RawMessage, error) {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+		})
+		var res json.RawMessage
+		err := workflow.ExecuteActivity(ctx, name, arg).Get(ctx, &res)
+		return res, err
+	}, workflow.RegisterOptions{Name: VendorPaymentWorkflow})
+	env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	env.ExecuteWorkflow(VendorPaymentWorkflow)
+	require.True(t, env.IsWorkflowCompleted())
+	if err := env.GetWorkflowError(); err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	require.NoError(t, env.GetWorkflowResult(&raw))
+	if out != nil {
+		require.NoError(t, json.Unmarshal(raw, out))
+	}
+	return nil
+}
+
 // nonRetryable returns the ApplicationError type when err is non-retryable.
 func nonRetryable(err error) (string, bool) {
 	var appErr *temporal.ApplicationError
@@ -286,7 +324,7 @@ func TestReleasePayment(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := &fakeTreasury{err: tc.treasErr}
-			a := &Activities{Treasury: tr}
+			a := &Activities{Treasury: tr, Ungated: true}
 			var p treasury.Payment
 			err := execute(t, a.ReleasePayment, &p, tc.req)
 			assert.Len(t, tr.keys, tc.wantCalls)
@@ -347,7 +385,7 @@ func TestReleasePaymentRefusesInvoicePaidUnderAnotherAction(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := &fakeTreasury{existing: tc.existing, listErr: tc.listErr}
-			a := &Activities{Treasury: tr}
+			a := &Activities{Treasury: tr, Ungated: true}
 			var p treasury.Payment
 			err := execute(t, a.ReleasePayment, &p, req)
 			assert.Equal(t, []string{pay.InvoiceID}, tr.listed, "treasury is asked before every release")
@@ -638,7 +676,8 @@ func TestCheckApprovalCode(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			codes := &fakeCodes{errs: map[string]error{"maria": tc.err}}
-			a := &Activities{Codes: codes, Signer: worker, Now: func() time.Time { return now }}
+			a := &Activities{Codes: codes, Signer: worker, Now: func() time.Time { return now },
+				Temporal: &fakeDescriber{queue: "default-test-taskqueue", start: now}}
 			if tc.noCodes {
 				a.Codes = nil
 			}
@@ -646,7 +685,7 @@ func TestCheckApprovalCode(t *testing.T) {
 				a.Signer = nil
 			}
 			var token string
-			err := execute(t, a.CheckApprovalCode, &token, tc.req)
+			err := executeAsVendorPayment(t, "default-test-workflow-id", ActivityCheckApprovalCode, a.CheckApprovalCode, &token, tc.req)
 			assert.Equal(t, tc.wantCheck, len(codes.calls) == 1, "store asked: %v", codes.calls)
 			switch tc.wantType {
 			case "":
@@ -710,14 +749,36 @@ func TestLoadTrust(t *testing.T) {
 // gateFixture is the real gate (policy/*.cedar, the default directory) in
 // front of fake connectors holding one open invoice of 12 000.00 EUR, which
 // needs a finance manager's approval.
+// fakeDescriber answers DescribeWorkflowExecution as the server would for
+// a VendorPayment on queue.
+type fakeDescriber struct {
+	queue, typ string
+	start      time.Time
+}
+
+func (f *fakeDescriber) DescribeWorkflowExecution(_ context.Context, id, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	typ := f.typ
+	if typ == "" {
+		typ = VendorPaymentWorkflow
+	}
+	return &workflowservice.DescribeWorkflowExecutionResponse{
+		ExecutionConfig: &workflowpb.WorkflowExecutionConfig{TaskQueue: &taskqueuepb.TaskQueue{Name: f.queue}},
+		WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+			Execution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: runID},
+			Type:      &commonpb.WorkflowType{Name: typ}, StartTime: timestamppb.New(f.start),
+		},
+	}, nil
+}
+
 type gateFixture struct {
-	a      *Activities
-	erp    *fakeERP
-	tr     *fakeTreasury
-	web    *proof.Signer
-	pay    action.Payment
-	digest string
-	now    time.Time
+	describer *fakeDescriber
+	a         *Activities
+	erp       *fakeERP
+	tr        *fakeTreasury
+	web       *proof.Signer
+	pay       action.Payment
+	digest    string
+	now       time.Time
 }
 
 func newGateFixture(t *testing.T, now time.Time) *gateFixture {
@@ -732,9 +793,12 @@ func newGateFixture(t *testing.T, now time.Time) *gateFixture {
 	pay := action.NewPayment(inv, vendor)
 	digest, err := action.Digest(pay)
 	require.NoError(t, err)
-	g := &gateFixture{erp: &fakeERP{invoice: inv, vendor: vendor}, tr: &fakeTreasury{}, web: newTestSigner(), pay: pay, digest: digest, now: now}
+	g := &gateFixture{erp: &fakeERP{invoice: inv, vendor: vendor,
+		schedule: erp.ScheduleEntry{InvoiceID: inv.ID, Approved: true, AmountMinor: inv.AmountMinor}},
+		tr: &fakeTreasury{}, web: newTestSigner(), pay: pay, digest: digest, now: now,
+		describer: &fakeDescriber{queue: "default-test-taskqueue", start: now.Add(-time.Hour)}}
 	g.a = &Activities{
-		ERP: g.erp, Treasury: g.tr, Directory: dir, Gate: eng, Now: func() time.Time { return now },
+		ERP: g.erp, Treasury: g.tr, Directory: dir, Gate: eng, Now: func() time.Time { return now }, Temporal: g.describer,
 		Trust: func() (proof.Trust, error) {
 			return proof.Trust{Keys: []proof.TrustedKey{trustedKey(g.web, proof.IssuerWeb)}}, nil
 		},
@@ -819,6 +883,24 @@ func TestReleasePaymentGatesItself(t *testing.T) {
 			wantType: ErrTypeNotOurs, wantMsg: `type "SomethingElse"`},
 		{name: "another invoice's workflow", now: at9, wfType: VendorPaymentWorkflow, wfID: VendorPaymentID("INV-2"), approvals: maria(nil),
 			wantType: ErrTypeNotOurs, wantMsg: "vendor-payment-INV-2"},
+		{name: "our workflow's name and id, on another task queue", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID, approvals: maria(nil),
+			modify: func(g *gateFixture) { g.describer.queue = "mallory" }, wantType: ErrTypeNotOurs, wantMsg: `task queue "mallory"`},
+		{name: "invoice no longer on the schedule", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID, approvals: maria(nil),
+			modify: func(g *gateFixture) { g.erp.schedule.Approved = false }, wantType: ErrTypeRefused, wantMsg: "not on the approved payment schedule"},
+		{name: "invoice not due", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID, approvals: maria(nil),
+			modify: func(g *gateFixture) { g.erp.invoice.DueDate = "2026-12-31" }, wantType: ErrTypeRefused, wantMsg: "not overdue"},
+		{name: "one person in two slots", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID,
+			approvals: func(g *gateFixture, t *testing.T) func(string) []Approval {
+				return func(runID string) []Approval {
+					return []Approval{g.approval(t, ownID, runID, "chen", "finance-manager", nil), g.approval(t, ownID, runID, "chen", "cfo", nil)}
+				}
+			}, wantType: ErrTypeProofRefused, wantMsg: "approved twice"},
+		{name: "the requester approving", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID,
+			approvals: func(g *gateFixture, t *testing.T) func(string) []Approval {
+				return func(runID string) []Approval {
+					return []Approval{g.approval(t, ownID, runID, "ana", "finance-manager", nil)}
+				}
+			}, wantType: ErrTypeProofRefused, wantMsg: "requested this payment"},
 		{name: "no approval", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID,
 			wantType: ErrTypeGateDenied, wantMsg: "autonomy.threshold"},
 		{name: "approval without proof", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID,
@@ -879,6 +961,19 @@ func TestReleasePaymentGatesItself(t *testing.T) {
 			assert.Empty(t, g.tr.keys, "nothing reaches treasury")
 		})
 	}
+}
+
+// A release without a gate fails closed unless a test asked for it.
+func TestReleasePaymentWithoutGateFailsClosed(t *testing.T) {
+	pay := testAction()
+	digest, err := action.Digest(pay)
+	require.NoError(t, err)
+	tr := &fakeTreasury{}
+	err = execute(t, (&Activities{Treasury: tr}).ReleasePayment, nil, ReleaseRequest{IdempotencyKey: IdempotencyKey(digest), Action: pay, ActionDigest: digest})
+	typ, nr := nonRetryable(err)
+	require.True(t, nr, "want non-retryable, got %v", err)
+	assert.Equal(t, ErrTypeNotConfigured, typ)
+	assert.Empty(t, tr.keys)
 }
 
 // Without a workflow (the test activity environment's default type), the

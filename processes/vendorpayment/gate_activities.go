@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -56,7 +57,14 @@ func (a *Activities) EvaluateGate(ctx context.Context, req GateRequest) (gate.De
 	if err != nil {
 		return gate.Decision{}, err
 	}
-	return a.admit(ctx, req.Action, req.ActionDigest, requester{req.RequestedBy, req.RequesterProof}, req.Approvals, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, "", payments)
+	var started time.Time
+	if req.RequesterProof != "" {
+		var err error
+		if started, err = a.ensureOurs(ctx, VendorPaymentID(req.Action.InvoiceID)); err != nil {
+			return gate.Decision{}, err
+		}
+	}
+	return a.admit(ctx, req.Action, req.ActionDigest, requester{req.RequestedBy, req.RequesterProof, started}, req.Approvals, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, "", payments)
 }
 
 // listPayments reads treasury's payments once per gate decision: the daily
@@ -101,8 +109,13 @@ func (a *Activities) CheckApprovalCode(ctx context.Context, req approvals.CodeCh
 	if req.WorkflowID != info.WorkflowExecution.ID || req.RunID != info.WorkflowExecution.RunID {
 		return "", temporal.NewNonRetryableApplicationError("a code is checked only for the run that asks", ErrTypeNotOurs, nil)
 	}
+	// Each check is a guess at the person's secret, and what it signs is an
+	// approval: only our own workflows may ask.
+	if _, err := a.ensureOurs(ctx, info.WorkflowExecution.ID); err != nil {
+		return "", err
+	}
 	if err := a.Codes.Verify(ctx, req.Approver, req.Code); err != nil {
-		if errors.Is(err, totp.ErrInvalidCode) || errors.Is(err, totp.ErrReused) || errors.Is(err, totp.ErrNotEnrolled) {
+		if errors.Is(err, totp.ErrInvalidCode) || errors.Is(err, totp.ErrReused) || errors.Is(err, totp.ErrNotEnrolled) || errors.Is(err, totp.ErrLocked) {
 			return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeProofRefused, nil)
 		}
 		return "", fmt.Errorf("check one-time code of %s: %w", req.Approver, err)
@@ -123,9 +136,49 @@ func (a *Activities) CheckApprovalCode(ctx context.Context, req approvals.CodeCh
 // approved, reads what the context needs right now, and asks the policies.
 // ownKey is the idempotency key of this very release, whose own treasury
 // payment does not count against the vendor's daily cap.
-// requester is who asked for a run, and the start's proof of it.
+// requester is who asked for a run, the start's proof of it, and when the
+// run started (the proof must be from then).
 type requester struct {
 	ID, Proof string
+	Started   time.Time
+}
+
+// Describer reads a workflow execution as the Temporal server knows it
+// (tclient.Client).
+type Describer interface {
+	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+}
+
+// ensureOurs refuses a caller that is not a VendorPayment workflow with id
+// wantID running on the task queue this activity runs on, as the Temporal
+// server (not the caller) describes it: anyone who reaches the frontend can
+// start a workflow named VendorPayment on a queue of their own and schedule
+// our activities from it. It returns when the run started.
+func (a *Activities) ensureOurs(ctx context.Context, wantID string) (time.Time, error) {
+	info := activity.GetInfo(ctx)
+	wt := ""
+	if info.WorkflowType != nil {
+		wt = info.WorkflowType.Name
+	}
+	if wt != VendorPaymentWorkflow || info.WorkflowExecution.ID != wantID {
+		return time.Time{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("serves only workflow %s of type %s; refused for %s (type %q)", wantID, VendorPaymentWorkflow, info.WorkflowExecution.ID, wt),
+			ErrTypeNotOurs, nil)
+	}
+	if a.Temporal == nil {
+		return time.Time{}, notConfigured("Temporal")
+	}
+	d, err := a.Temporal.DescribeWorkflowExecution(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("describe calling workflow %s: %w", info.WorkflowExecution.ID, err)
+	}
+	queue, typ := d.GetExecutionConfig().GetTaskQueue().GetName(), d.GetWorkflowExecutionInfo().GetType().GetName()
+	if queue != info.TaskQueue || typ != VendorPaymentWorkflow {
+		return time.Time{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("workflow %s runs on task queue %q as %q, not on %q as %s: not ours", info.WorkflowExecution.ID, queue, typ, info.TaskQueue, VendorPaymentWorkflow),
+			ErrTypeNotOurs, nil)
+	}
+	return d.GetWorkflowExecutionInfo().GetStartTime().AsTime(), nil
 }
 
 func (a *Activities) admit(ctx context.Context, pay action.Payment, digest string, who requester, aps []Approval, wfID, runID, ownKey string, payments []treasury.Payment) (gate.Decision, error) {
@@ -153,10 +206,23 @@ func (a *Activities) admit(ctx context.Context, pay action.Payment, digest strin
 	var digests, targets, roles []string
 	var oldest time.Duration
 	count := 0
+	var people []string
 	for i, ap := range aps {
 		if ap.Decision != DecisionApprove {
 			continue
 		}
+		// The workflow's rules, again: distinct people, never the requester,
+		// nothing left blank for Verify to skip.
+		key := approvals.PersonKey(ap.Approver)
+		switch {
+		case ap.Slot == "" || ap.ActionDigest == "" || key == "":
+			return gate.Decision{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("approvals[%d]: slot, actionDigest and approver are required", i), ErrTypeProofRefused, nil)
+		case slices.Contains(people, key):
+			return gate.Decision{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("approvals[%d].approver: %s approved twice; slots need distinct people", i, ap.Approver), ErrTypeProofRefused, nil)
+		case key == approvals.PersonKey(who.ID):
+			return gate.Decision{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("approvals[%d].approver: %s requested this payment", i, ap.Approver), ErrTypeProofRefused, nil)
+		}
+		people = append(people, key)
 		if ap.Proof == nil {
 			return gate.Decision{}, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("approvals[%d].proof: %s's approval carries no proof", i, ap.Approver), ErrTypeProofRefused, nil)
@@ -186,8 +252,15 @@ func (a *Activities) admit(ctx context.Context, pay action.Payment, digest strin
 	// requester is only claimed, and the policies see that.
 	verified := false
 	if who.Proof != "" {
-		if _, err := proof.VerifyAsIssued(who.Proof, trust, proof.Expect{Kind: proof.KindStart, WorkflowID: wfID, Subject: who.ID}); err != nil {
+		as, err := proof.VerifyAsIssued(who.Proof, trust, proof.Expect{Kind: proof.KindStart, WorkflowID: wfID, Subject: who.ID})
+		if err != nil {
 			return gate.Decision{}, temporal.NewNonRetryableApplicationError("requesterProof: "+err.Error(), ErrTypeProofRefused, nil)
+		}
+		// Made for this run's start, not lifted from an earlier run's input.
+		if !who.Started.IsZero() && (as.IssuedAt.After(who.Started.Add(proof.MaxClockSkew)) || who.Started.After(as.ExpiresAt)) {
+			return gate.Decision{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("requesterProof: issued %s, expiring %s, but the run started %s", as.IssuedAt.Format(time.RFC3339), as.ExpiresAt.Format(time.RFC3339), who.Started.Format(time.RFC3339)),
+				ErrTypeProofRefused, nil)
 		}
 		verified = true
 	}
@@ -229,7 +302,7 @@ func requesterEntity(id string, verified bool) gate.Entity {
 		return gate.Entity{Type: "Unverified", ID: key}
 	case approvals.IsAgent(id):
 		return gate.Entity{Type: "Agent", ID: strings.TrimPrefix(key, "agent:")}
-	case strings.Contains(strings.ToLower(id), "schedule:"):
+	case strings.HasPrefix(strings.ToLower(id), "schedule:"):
 		return gate.Entity{Type: "Service", ID: strings.ToLower(id)}
 	}
 	return gate.Entity{Type: "Person", ID: key}

@@ -63,6 +63,9 @@ func NewActivities(d process.Deps) *Activities {
 	if d.Codes != nil {
 		a.Codes = d.Codes
 	}
+	if d.Temporal != nil {
+		a.Temporal = d.Temporal
+	}
 	return a
 }
 
