@@ -104,7 +104,7 @@ func workflowResult(ctx context.Context, c tclient.Client, id string) (json.RawM
 
 // decisionFlags are how a person proves a decision from the command line.
 type decisionFlags struct {
-	as, comment, key, proof, code string
+	as, comment, key, proof, code, digest string
 }
 
 // runDecision sends an approval or rejection as the "approval" Update, for
@@ -124,6 +124,7 @@ func runDecision(ctx context.Context, decision string, args []string, out io.Wri
 	fs.StringVar(&f.key, "key", os.Getenv("ORCH_APPROVER_KEY"), "your private key file (orchestrator keys new); its public key is listed for you in the org directory (env ORCH_APPROVER_KEY)")
 	fs.StringVar(&f.proof, "proof", "", "an assertion copied from the web app's decision page")
 	fs.StringVar(&f.code, "code", "", "the six-digit code from your authenticator app")
+	fs.StringVar(&f.digest, "digest", "", "the action digest you reviewed (orchestrator status); refused if the action changed since")
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
@@ -145,6 +146,11 @@ func decide(ctx context.Context, c tclient.Client, id, decision string, f decisi
 	if st.ActionDigest == "" || st.AwaitingSlot == "" {
 		return fmt.Errorf("%s is not awaiting a decision (stage %s)", id, st.Stage)
 	}
+	if f.digest != "" && f.digest != st.ActionDigest {
+		return fmt.Errorf("--digest: you reviewed %s but the action is now %s; review it again (orchestrator status %s)", f.digest, st.ActionDigest, id)
+	}
+	// Say what is being signed: the person decides on this, not on a name.
+	fmt.Fprintf(out, "%s: %s %q (%s), slot %s, digest %s\n", id, decision, st.Title, st.Target, st.AwaitingSlot, st.ActionDigest)
 	d := approvals.DecisionApprove
 	if decision == "reject" {
 		d = approvals.DecisionReject
