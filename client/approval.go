@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
@@ -116,10 +117,23 @@ type PendingApproval struct {
 // maxPending bounds one inbox listing; nobody reviews more in one sitting.
 const maxPending = 500
 
-// PendingApprovalsQuery is the visibility query for personID's inbox.
+// PendingApprovalsQuery is the visibility query for personID's inbox. The
+// TaskQueue term keeps out executions on other task queues: anyone who may
+// start workflows can set EOPendingApprovers on one, and its worker answers
+// the status query with whatever it likes.
 func PendingApprovalsQuery(personID string) string {
-	return fmt.Sprintf("%s = '%s' AND ExecutionStatus = 'Running'", process.SAPendingApprovers.GetName(), escapeQueryString(personID))
+	return fmt.Sprintf("%s = '%s' AND ExecutionStatus = 'Running' AND TaskQueue = '%s'",
+		process.SAPendingApprovers.GetName(), escapeQueryString(personID), escapeQueryString(process.TaskQueue))
 }
+
+// Bounds on reading the inbox's statuses: each entry is a query answered by
+// a worker, which may be down or slow, so entries are read a few at a time
+// and each gets a short deadline; a dead entry is listed with StatusError
+// instead of holding up the page. Variables so tests can shrink them.
+var (
+	statusWorkers = 8
+	statusTimeout = 3 * time.Second
+)
 
 // escapeQueryString escapes a value for a single-quoted visibility query
 // literal, so an id can never end the string and add conditions.
@@ -149,20 +163,21 @@ func PendingApprovals(ctx context.Context, c tclient.Client, personID string) ([
 			break
 		}
 	}
-	out := make([]PendingApproval, 0, len(execs))
-	for _, e := range execs {
+	entries := statuses(ctx, c, execs)
+	out := make([]PendingApproval, 0, len(entries))
+	for _, e := range entries {
 		p := PendingApproval{
-			WorkflowID:  e.GetExecution().GetWorkflowId(),
-			RunID:       e.GetExecution().GetRunId(),
-			BusinessKey: businessKey(e),
-			StartedAt:   e.GetStartTime().AsTime(),
+			WorkflowID:  e.info.GetExecution().GetWorkflowId(),
+			RunID:       e.info.GetExecution().GetRunId(),
+			BusinessKey: businessKey(e.info),
+			StartedAt:   e.info.GetStartTime().AsTime(),
 		}
-		st, err := ApprovalStatus(ctx, c, p.WorkflowID)
-		if err != nil {
-			p.StatusError = err.Error()
+		if e.err != nil {
+			p.StatusError = e.err.Error()
 			out = append(out, p)
 			continue
 		}
+		st := e.st
 		if st.Stage != approvals.StageAwaitingApproval || !slices.Contains(st.PendingApprovers, personID) {
 			continue
 		}
@@ -181,6 +196,43 @@ func PendingApprovals(ctx context.Context, c tclient.Client, personID string) ([
 		return strings.Compare(a.WorkflowID, b.WorkflowID)
 	})
 	return out, nil
+}
+
+// listed is one visibility entry with its live status or why it has none.
+type listed struct {
+	info *workflowpb.WorkflowExecutionInfo
+	st   approvals.Status
+	err  error
+}
+
+// statuses queries each execution's status, statusWorkers at a time and
+// each within statusTimeout, and returns them in the order of execs.
+func statuses(ctx context.Context, c tclient.Client, execs []*workflowpb.WorkflowExecutionInfo) []listed {
+	out := make([]listed, len(execs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(statusWorkers, len(execs)) {
+		wg.Go(func() {
+			for i := range next {
+				out[i] = listed{info: execs[i]}
+				// Once the caller gave up, the rest fail at once rather
+				// than each waiting out its own deadline.
+				if err := ctx.Err(); err != nil {
+					out[i].err = fmt.Errorf("query approvals of %s: %w", execs[i].GetExecution().GetWorkflowId(), err)
+					continue
+				}
+				qctx, cancel := context.WithTimeout(ctx, statusTimeout)
+				out[i].st, out[i].err = ApprovalStatus(qctx, c, execs[i].GetExecution().GetWorkflowId())
+				cancel()
+			}
+		})
+	}
+	for i := range execs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
 }
 
 func waitingSince(p PendingApproval) time.Time {

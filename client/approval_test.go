@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,9 +96,9 @@ func TestApproveOutcomes(t *testing.T) {
 
 func TestPendingApprovalsQuery(t *testing.T) {
 	tests := []struct{ in, want string }{
-		{"maria", `EOPendingApprovers = 'maria' AND ExecutionStatus = 'Running'`},
-		{"o'brien", `EOPendingApprovers = 'o\'brien' AND ExecutionStatus = 'Running'`},
-		{`x\' OR 1=1`, `EOPendingApprovers = 'x\\\' OR 1=1' AND ExecutionStatus = 'Running'`},
+		{"maria", `EOPendingApprovers = 'maria' AND ExecutionStatus = 'Running' AND TaskQueue = 'execution-orchestrator'`},
+		{"o'brien", `EOPendingApprovers = 'o\'brien' AND ExecutionStatus = 'Running' AND TaskQueue = 'execution-orchestrator'`},
+		{`x\' OR 1=1`, `EOPendingApprovers = 'x\\\' OR 1=1' AND ExecutionStatus = 'Running' AND TaskQueue = 'execution-orchestrator'`},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, PendingApprovalsQuery(tt.in))
@@ -181,4 +183,81 @@ func TestPendingApprovalsErrors(t *testing.T) {
 	c.On("ListWorkflow", mock.Anything, mock.Anything).Return(nil, errors.New("unavailable"))
 	_, err = PendingApprovals(context.Background(), c, "maria")
 	assert.ErrorContains(t, err, "list pending approvals for maria: unavailable")
+}
+
+// TestPendingApprovalsDeadEntries lists many entries whose workflows never
+// answer: the listing still returns (each entry within its own deadline,
+// a bounded number at a time), in a stable order, every entry marked.
+func TestPendingApprovalsDeadEntries(t *testing.T) {
+	oldWorkers, oldTimeout := statusWorkers, statusTimeout
+	t.Cleanup(func() { statusWorkers, statusTimeout = oldWorkers, oldTimeout })
+	statusWorkers, statusTimeout = 4, 20*time.Millisecond
+
+	t0 := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	const n = 40
+	var execs []*workflowpb.WorkflowExecutionInfo
+	var want []string
+	for i := range n {
+		id := fmt.Sprintf("vp-%02d", i)
+		// Started in reverse order of id, so sorting is visible.
+		execs = append(execs, execInfo(t, id, "INV-"+id, t0.Add(time.Duration(n-i)*time.Minute)))
+		want = append([]string{id}, want...)
+	}
+	c := mocks.NewClient(t)
+	c.On("ListWorkflow", mock.Anything, mock.Anything).Return(&workflowservice.ListWorkflowExecutionsResponse{Executions: execs}, nil)
+	var inFlight, peak atomic.Int32
+	c.On("QueryWorkflow", mock.Anything, mock.Anything, "", approvals.QueryName).Run(func(args mock.Arguments) {
+		now := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); now > p && !peak.CompareAndSwap(p, now); p = peak.Load() {
+		}
+		<-args.Get(0).(context.Context).Done() // a worker that never answers
+	}).Return(nil, context.DeadlineExceeded)
+
+	start := time.Now()
+	got, err := PendingApprovals(context.Background(), c, "maria")
+	require.NoError(t, err)
+	// Sequentially this would take n*20ms = 800ms; 4 at a time about 200ms.
+	assert.Less(t, time.Since(start), 600*time.Millisecond)
+	assert.LessOrEqual(t, peak.Load(), int32(4), "at most statusWorkers queries at once")
+	assert.Greater(t, peak.Load(), int32(1), "queries run concurrently")
+	var ids []string
+	for _, p := range got {
+		ids = append(ids, p.WorkflowID)
+		assert.Contains(t, p.StatusError, "deadline exceeded", p.WorkflowID)
+		assert.Equal(t, "INV-"+p.WorkflowID, p.BusinessKey)
+	}
+	assert.Equal(t, want, ids, "oldest first, as visibility listed them")
+}
+
+// TestPendingApprovalsCallerDeadline: once the caller's context ends, the
+// entries not yet queried fail at once instead of each waiting.
+func TestPendingApprovalsCallerDeadline(t *testing.T) {
+	oldWorkers, oldTimeout := statusWorkers, statusTimeout
+	t.Cleanup(func() { statusWorkers, statusTimeout = oldWorkers, oldTimeout })
+	statusWorkers, statusTimeout = 2, time.Hour
+
+	t0 := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	var execs []*workflowpb.WorkflowExecutionInfo
+	for i := range 500 {
+		execs = append(execs, execInfo(t, fmt.Sprintf("vp-%03d", i), "INV", t0))
+	}
+	c := mocks.NewClient(t)
+	c.On("ListWorkflow", mock.Anything, mock.Anything).Return(&workflowservice.ListWorkflowExecutionsResponse{Executions: execs}, nil)
+	var queries atomic.Int32
+	c.On("QueryWorkflow", mock.Anything, mock.Anything, "", approvals.QueryName).Run(func(args mock.Arguments) {
+		queries.Add(1)
+		<-args.Get(0).(context.Context).Done()
+	}).Return(nil, context.DeadlineExceeded).Maybe()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	got, err := PendingApprovals(ctx, c, "maria")
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), 2*time.Second)
+	assert.Len(t, got, 500, "every entry is still listed")
+	assert.LessOrEqual(t, queries.Load(), int32(4), "no query started after the caller's deadline")
+	assert.Equal(t, "vp-000", got[0].WorkflowID)
+	assert.Equal(t, "vp-499", got[499].WorkflowID)
 }

@@ -37,11 +37,13 @@ type OIDCConfig struct {
 	// /auth/callback. Empty means Config.BaseURL + "/auth/callback".
 	RedirectURL string
 	// PersonClaim names the claim matched (case-insensitively) against the
-	// directory's email addresses; empty means "email". With "email" the
-	// provider must also assert email_verified true.
+	// directory's email addresses; empty means "email", the only value
+	// accepted: the provider vouches for it with email_verified, which must
+	// be true. Another claim (upn, preferred_username) carries no such
+	// flag, and an address someone typed in at the provider could then open
+	// another person's approvals.
 	PersonClaim string
-	// Scopes requested; "openid" (and "email" when PersonClaim is "email")
-	// are always included. Empty means openid and email.
+	// Scopes requested; "openid" and "email" are always included.
 	Scopes []string
 	// SessionTTL is how long a sign-in lasts; empty means 8 hours.
 	SessionTTL time.Duration
@@ -55,9 +57,10 @@ const (
 	loginTTL          = 10 * time.Minute
 	defaultSessionTTL = 8 * time.Hour
 	providerTimeout   = 10 * time.Second
-	// maxLoginsInFlight bounds the replay cache: completed logins are kept
-	// until their login state would have expired anyway.
-	maxLoginsInFlight = 10000
+	// maxCompletedLogins bounds the replay cache: completed logins are kept
+	// until their login state would have expired anyway, or until this many
+	// later ones push them out.
+	maxCompletedLogins = 10000
 )
 
 // Field caps on the OpenID callback; real values are far shorter.
@@ -83,8 +86,10 @@ type OIDC struct {
 	prov     *oidc.Provider
 	verifier *oidc.IDTokenVerifier
 
-	usedMu sync.Mutex
-	used   map[string]time.Time // login states already completed, until they expire
+	usedMu    sync.Mutex
+	used      map[string]time.Time // login states already completed, until they expire
+	usedOrder []string             // the keys of used, oldest completion first
+	maxUsed   int                  // bound on used; maxCompletedLogins but in tests
 }
 
 // newOIDC validates cfg and builds the authenticator; it does not contact
@@ -114,16 +119,16 @@ func newOIDC(cfg OIDCConfig, baseURL *url.URL, dir *policy.Directory, key []byte
 	if cfg.PersonClaim == "" {
 		cfg.PersonClaim = "email"
 	}
+	if cfg.PersonClaim != "email" {
+		return nil, fmt.Errorf(`web: OIDC.PersonClaim: %q is not supported: only "email" comes with a verified flag (email_verified), and an unverified value must not name a person`, cfg.PersonClaim)
+	}
 	if cfg.SessionTTL < 0 {
 		return nil, fmt.Errorf("web: OIDC.SessionTTL: %s is negative", cfg.SessionTTL)
 	}
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = defaultSessionTTL
 	}
-	scopes := []string{oidc.ScopeOpenID}
-	if len(cfg.Scopes) == 0 || cfg.PersonClaim == "email" {
-		scopes = append(scopes, "email")
-	}
+	scopes := []string{oidc.ScopeOpenID, "email"}
 	for _, sc := range cfg.Scopes {
 		if sc = strings.TrimSpace(sc); sc != "" && !slices.Contains(scopes, sc) {
 			scopes = append(scopes, sc)
@@ -137,6 +142,7 @@ func newOIDC(cfg OIDCConfig, baseURL *url.URL, dir *policy.Directory, key []byte
 		login:    sealer{key},
 		httpc:    &http.Client{Timeout: providerTimeout},
 		used:     map[string]time.Time{},
+		maxUsed:  maxCompletedLogins,
 	}, nil
 }
 
@@ -269,10 +275,15 @@ func (o *OIDC) finish(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if code == "" {
 		return "", "", refuse(http.StatusBadRequest, "Bad sign-in response", "code: missing. "+restartHint, errors.New("no code"))
 	}
-	// Consumed before the exchange: a replayed callback is refused even if
-	// the provider would accept its code twice.
-	if err := o.consume(ls.State, exp); err != nil {
-		return "", "", refuse(http.StatusForbidden, "Sign-in already used", "This sign-in response was already used. "+restartHint, err)
+	// A completed callback replayed is refused before its code goes to the
+	// provider again. Only completed ones are remembered (below): anyone
+	// can start a login and send a made-up code, and remembering those
+	// would let them fill the store.
+	replayed := func(err error) *authError {
+		return refuse(http.StatusForbidden, "Sign-in already used", "This sign-in response was already used. "+restartHint, err)
+	}
+	if o.completed(ls.State) {
+		return "", "", replayed(errors.New("login state replayed"))
 	}
 
 	p, verifier, err := o.provider(ctx)
@@ -302,6 +313,13 @@ func (o *OIDC) finish(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(ls.Nonce)) != 1 {
 		return "", "", notVerified(errors.New("verify ID token: nonce does not match the login state"))
+	}
+	// The provider issued an ID token for this very login: from here on the
+	// state is used up, even if the person is then refused. Marking checks
+	// again, so of two copies of a callback racing here one loses, even if
+	// the provider redeemed its code twice.
+	if err := o.markUsed(ls.State, exp); err != nil {
+		return "", "", replayed(err)
 	}
 	// at_hash ties the access token (used for userinfo below) to this ID token.
 	if idt.AccessTokenHash != "" {
@@ -350,24 +368,38 @@ func (o *OIDC) takeLoginState(w http.ResponseWriter, r *http.Request, state stri
 	return ls, exp, nil
 }
 
-// consume marks a login state used; a second use is refused until the state
-// would have expired anyway.
-func (o *OIDC) consume(state string, exp time.Time) error {
+// completed says whether a login state was already used for a sign-in.
+func (o *OIDC) completed(state string) bool {
 	o.usedMu.Lock()
 	defer o.usedMu.Unlock()
-	now := o.now()
-	for s, e := range o.used {
-		if !now.Before(e) {
-			delete(o.used, s)
-		}
-	}
+	_, ok := o.used[state]
+	return ok
+}
+
+// markUsed records a login state whose ID token verified; a second use is
+// refused. The store stays bounded by forgetting the oldest entries first:
+// expired ones (their login cookie has expired too, so the callback is
+// refused anyway), then, when still full, the oldest completed. Forgetting
+// one early costs little: its code is already redeemed at the provider and
+// only the browser holding its login cookie could send it again, whereas
+// refusing new entries would lock everyone out.
+func (o *OIDC) markUsed(state string, exp time.Time) error {
+	o.usedMu.Lock()
+	defer o.usedMu.Unlock()
 	if _, dup := o.used[state]; dup {
 		return errors.New("login state replayed")
 	}
-	if len(o.used) >= maxLoginsInFlight {
-		return fmt.Errorf("more than %d sign-ins completed within %s", maxLoginsInFlight, loginTTL)
+	now := o.now()
+	for len(o.usedOrder) > 0 {
+		oldest := o.usedOrder[0]
+		if now.Before(o.used[oldest]) && len(o.used) < o.maxUsed {
+			break
+		}
+		delete(o.used, oldest)
+		o.usedOrder = o.usedOrder[1:]
 	}
 	o.used[state] = exp
+	o.usedOrder = append(o.usedOrder, state)
 	return nil
 }
 
@@ -408,7 +440,7 @@ func (o *OIDC) complete(claims map[string]any) bool {
 		return false
 	}
 	_, hasVerified := claims["email_verified"]
-	return o.cfg.PersonClaim != "email" || hasVerified
+	return hasVerified
 }
 
 // person maps the verified identity to a directory person by email.
@@ -424,7 +456,7 @@ func (o *OIDC) person(claims map[string]any) (string, *authError) {
 	// An unverified address could belong to anyone who typed it in at the
 	// provider; it must not open someone's approvals. A missing flag counts
 	// as unverified.
-	if o.cfg.PersonClaim == "email" && !isTrue(claims["email_verified"]) {
+	if !isTrue(claims["email_verified"]) {
 		return "", refuse(http.StatusForbidden, "Not allowed to sign in",
 			fmt.Sprintf("The sign-in provider has not verified the email address %s. Verify it there, then sign in again.", shown),
 			fmt.Errorf("email %q not verified", v))

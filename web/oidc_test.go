@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,7 @@ type oidcHarness struct {
 	clientID, clientSecret string
 	otherID, otherSecret   string
 	fake                   *fakeWorkflows
+	srv                    *Server
 	skew                   atomic.Int64 // added to the app's clock
 	logs                   *lockedBuffer
 }
@@ -91,9 +93,10 @@ func newOIDCHarness(t *testing.T, tls bool) *oidcHarness {
 	h.clientID, h.clientSecret = h.prov.Client(t, h.base+callbackPath)
 	h.otherID, h.otherSecret = h.prov.Client(t, otherRedirect)
 	s, err := New(Config{Workflows: h.fake, Directory: dir, Now: h.now, BaseURL: h.base, SecretKey: []byte("test-key"), Signer: testSigner(t),
-		Logger: slog.New(slog.NewTextHandler(h.logs, nil)),
-		OIDC:   &OIDCConfig{IssuerURL: h.prov.IssuerURL, ClientID: h.clientID, ClientSecret: h.clientSecret}})
+		Logger: slog.New(slog.NewTextHandler(h.logs, nil)), WorkflowTypes: testTypes,
+		OIDC: &OIDCConfig{IssuerURL: h.prov.IssuerURL, ClientID: h.clientID, ClientSecret: h.clientSecret}})
 	require.NoError(t, err)
+	h.srv = s
 	h.app.Config = NewHTTPServer(s.Handler())
 	if tls {
 		h.app.StartTLS()
@@ -298,6 +301,79 @@ func TestOIDCCallbackReplay(t *testing.T) {
 	assert.Equal(t, "", h.signedIn(thief))
 }
 
+// TestOIDCBogusCallbacksDoNotLockOut: anyone can get a login cookie from
+// /login and send its state back with a made-up code. Those callbacks must
+// not fill the store of completed sign-ins (which would refuse everyone's
+// sign-in), and a full store forgets its oldest entries rather than refuse.
+func TestOIDCBogusCallbacksDoNotLockOut(t *testing.T) {
+	h := newOIDCHarness(t, false)
+	const limit = 3 // stands in for maxCompletedLogins
+	h.srv.oidc.maxUsed = limit
+	attacker := h.browser()
+	for i := range 2*limit + 1 {
+		r, _ := h.get(attacker.step, "/login")
+		require.Equal(t, http.StatusSeeOther, r.code, r.body)
+		authz, err := url.Parse(r.location)
+		require.NoError(t, err)
+		state := authz.Query().Get("state")
+		require.NotEmpty(t, state)
+		r, _ = h.get(attacker.step, h.base+callbackPath+"?state="+url.QueryEscape(state)+"&code=made-up-code")
+		require.Equal(t, http.StatusForbidden, r.code, "bogus callback %d", i)
+		require.Contains(t, r.body, "did not accept this sign-in", "bogus callback %d", i)
+	}
+	assert.Empty(t, h.srv.oidc.used, "no bogus callback was remembered")
+
+	// Real sign-ins, more than the store holds, all succeed.
+	var lastCB *url.URL
+	var lastCookies []*http.Cookie
+	for i := range limit + 2 {
+		b := h.browser()
+		cb, _ := h.signInAtProvider(b, "/inbox", "maria")
+		cookies := b.jar.Cookies(cb)
+		done, _ := h.get(b.step, cb.String())
+		require.Equal(t, http.StatusSeeOther, done.code, "sign-in %d: %s", i, done.body)
+		require.Equal(t, "maria", h.signedIn(b), "sign-in %d", i)
+		lastCB, lastCookies = cb, cookies
+	}
+	assert.Len(t, h.srv.oidc.used, limit, "the store stays bounded")
+
+	// A completed callback replayed with its login cookie is still refused.
+	thief := h.browser()
+	thief.jar.SetCookies(lastCB, lastCookies)
+	again, _ := h.get(thief.step, lastCB.String())
+	assert.Equal(t, http.StatusForbidden, again.code)
+	assert.Contains(t, again.body, "already used")
+	assert.Equal(t, "", h.signedIn(thief))
+}
+
+// TestOIDCCompletedLoginsBounded fills the store at its real size: one more
+// completed sign-in pushes out the oldest instead of being refused, expired
+// entries go first, and a state seen twice is refused.
+func TestOIDCCompletedLoginsBounded(t *testing.T) {
+	dir, err := policy.DefaultDirectory()
+	require.NoError(t, err)
+	base, _ := parseBaseURL("https://approvals.example.com")
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	o, err := newOIDC(OIDCConfig{IssuerURL: "https://id.example.com", ClientID: "c"}, base, dir, []byte("k"), true,
+		func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	require.Equal(t, maxCompletedLogins, o.maxUsed)
+	state := func(i int) string { return "state-" + strconv.Itoa(i) }
+	for i := range maxCompletedLogins + 1 {
+		require.NoError(t, o.markUsed(state(i), now.Add(loginTTL)), "completed sign-in %d", i)
+	}
+	assert.Len(t, o.used, maxCompletedLogins)
+	assert.False(t, o.completed(state(0)), "the oldest was forgotten")
+	assert.True(t, o.completed(state(maxCompletedLogins)))
+	assert.ErrorContains(t, o.markUsed(state(maxCompletedLogins), now.Add(loginTTL)), "replayed")
+
+	// Once they expire, entries go before anything else is forgotten.
+	now = now.Add(loginTTL)
+	require.NoError(t, o.markUsed("fresh", now.Add(loginTTL)))
+	assert.Len(t, o.used, 1)
+	assert.True(t, o.completed("fresh"))
+}
+
 func TestOIDCRefusals(t *testing.T) {
 	h := newOIDCHarness(t, false)
 	tests := []struct {
@@ -450,7 +526,7 @@ func TestOIDCProviderUnreachable(t *testing.T) {
 	down.Close() // a port nothing listens on
 	app := httptest.NewUnstartedServer(nil)
 	base := "http://" + app.Listener.Addr().String()
-	s, err := New(Config{Workflows: newFake(), Directory: dir, BaseURL: base, Logger: slog.New(slog.DiscardHandler),
+	s, err := New(Config{Workflows: newFake(), Directory: dir, BaseURL: base, Logger: slog.New(slog.DiscardHandler), WorkflowTypes: testTypes,
 		OIDC: &OIDCConfig{IssuerURL: down.URL, ClientID: "orchestrator"}})
 	require.NoError(t, err, "the app starts while the provider is down")
 	app.Config = NewHTTPServer(s.Handler())
@@ -503,7 +579,7 @@ func TestOIDCConfigDefaults(t *testing.T) {
 	}{
 		{"defaults", OIDCConfig{}, []string{"openid", "email"}, "email"},
 		{"extra scopes keep openid and email", OIDCConfig{Scopes: []string{"profile", "openid"}}, []string{"openid", "email", "profile"}, "email"},
-		{"another claim", OIDCConfig{PersonClaim: "upn", Scopes: []string{"profile"}}, []string{"openid", "profile"}, "upn"},
+		{"email claim named", OIDCConfig{PersonClaim: "email", Scopes: []string{"profile"}}, []string{"openid", "email", "profile"}, "email"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -524,8 +600,6 @@ func TestOIDCPersonMapping(t *testing.T) {
 	base, _ := parseBaseURL("https://approvals.example.com")
 	emailAuth, err := newOIDC(OIDCConfig{IssuerURL: "https://id.example.com", ClientID: "c"}, base, dir, []byte("k"), true, time.Now, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	upnAuth, err := newOIDC(OIDCConfig{IssuerURL: "https://id.example.com", ClientID: "c", PersonClaim: "upn"}, base, dir, []byte("k"), true, time.Now, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
 	tests := []struct {
 		name   string
 		o      *OIDC
@@ -540,7 +614,7 @@ func TestOIDCPersonMapping(t *testing.T) {
 		{"no email", emailAuth, map[string]any{"sub": "x"}, "does not say your email"},
 		{"email not a string", emailAuth, map[string]any{"email": 42, "email_verified": true}, "does not say your email"},
 		{"unknown", emailAuth, map[string]any{"email": "bob@example.com", "email_verified": true}, "not in the organisation directory"},
-		{"other claim needs no email_verified", upnAuth, map[string]any{"upn": "chen@example.com"}, "chen"},
+		{"another claim is not read", emailAuth, map[string]any{"upn": "chen@example.com", "email_verified": true}, "does not say your email"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

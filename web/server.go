@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	tclient "go.temporal.io/sdk/client"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
+	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/proof"
 )
 
@@ -37,9 +39,22 @@ var templateFS embed.FS
 type Workflows interface {
 	PendingApprovals(ctx context.Context, personID string) ([]client.PendingApproval, error)
 	Status(ctx context.Context, workflowID string) (approvals.Status, error)
+	// Describe is Temporal's own record of the workflow's current run. The
+	// app trusts it, not the Status answer, for which workflow it signs.
+	Describe(ctx context.Context, workflowID string) (Execution, error)
 	// Approve sends a decision; a non-empty updateID makes a retry the
 	// same Update.
 	Approve(ctx context.Context, workflowID, updateID string, req approvals.Request) error
+}
+
+// Execution is what the Temporal server records about a workflow's current
+// run. Unlike a query answer, which whatever worker polls the workflow's
+// task queue makes up, no workflow code can change it.
+type Execution struct {
+	RunID        string
+	WorkflowType string
+	TaskQueue    string
+	Running      bool
 }
 
 // LinkTokens is what the web app needs from the link token store.
@@ -81,6 +96,12 @@ type Config struct {
 	// Signer is the web app's key: it signs the assertion of every decision
 	// made here (method oidc, link or dev), which the workflow verifies.
 	Signer *proof.Signer
+	// WorkflowTypes are the workflow types the registered processes own
+	// (process.Definition.WorkflowTypes of processes.All). The app shows
+	// and signs decisions only for workflows of these types on
+	// process.TaskQueue: any other workflow could answer the approvals query
+	// with another payment's identity. Required.
+	WorkflowTypes []string
 }
 
 // DefaultReadRoles are the finance roles that may read every payment.
@@ -98,6 +119,7 @@ type Server struct {
 	dev       bool
 	readRoles []string
 	signer    *proof.Signer
+	wfTypes   []string
 	host      string // allowed Host header, normalized; "" allows any
 	scheme    string
 	csrf      csrf
@@ -111,13 +133,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Directory == nil {
 		return nil, errors.New("web: Config.Directory is required")
 	}
+	// Without the types every decision would be refused: say so at start.
+	if !slices.ContainsFunc(cfg.WorkflowTypes, func(t string) bool { return strings.TrimSpace(t) != "" }) {
+		return nil, errors.New("web: Config.WorkflowTypes is required: the workflow types of the registered processes, the only ones whose approvals the app signs")
+	}
 	switch {
 	case cfg.OIDC == nil && !cfg.DevIdentity:
 		return nil, errors.New("web: no sign-in configured: set Config.OIDC (OpenID Connect) or Config.DevIdentity (development person picker)")
 	case cfg.OIDC != nil && cfg.DevIdentity:
 		return nil, errors.New("web: Config.OIDC and Config.DevIdentity are mutually exclusive: the person picker would bypass OpenID Connect")
 	}
-	s := &Server{dir: cfg.Directory, log: cfg.Logger, now: cfg.Now, wf: cfg.Workflows, dev: cfg.DevIdentity, readRoles: cfg.ReadRoles, signer: cfg.Signer}
+	s := &Server{dir: cfg.Directory, log: cfg.Logger, now: cfg.Now, wf: cfg.Workflows, dev: cfg.DevIdentity, readRoles: cfg.ReadRoles, signer: cfg.Signer,
+		wfTypes: slices.Clone(cfg.WorkflowTypes)}
 	if s.wf == nil {
 		if cfg.Temporal == nil {
 			return nil, errors.New("web: Config.Temporal is required")
@@ -290,6 +317,24 @@ func (t temporalWorkflows) Status(ctx context.Context, workflowID string) (appro
 		return st, fmt.Errorf("%w: %w", errNotFound, err)
 	}
 	return st, err
+}
+
+func (t temporalWorkflows) Describe(ctx context.Context, workflowID string) (Execution, error) {
+	resp, err := t.c.DescribeWorkflowExecution(ctx, workflowID, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return Execution{}, fmt.Errorf("%w: %w", errNotFound, err)
+	}
+	if err != nil {
+		return Execution{}, fmt.Errorf("describe %s: %w", workflowID, err)
+	}
+	info := resp.GetWorkflowExecutionInfo()
+	return Execution{
+		RunID:        info.GetExecution().GetRunId(),
+		WorkflowType: info.GetType().GetName(),
+		TaskQueue:    info.GetTaskQueue(),
+		Running:      info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING,
+	}, nil
 }
 
 func (t temporalWorkflows) Approve(ctx context.Context, workflowID, updateID string, req approvals.Request) error {
@@ -624,17 +669,57 @@ func (s *Server) detail(w http.ResponseWriter, r *http.Request) {
 	s.renderDetail(w, r, http.StatusOK, me, v)
 }
 
+// refusal is a page the app shows instead of acting.
+type refusal struct {
+	status           int
+	heading, message string
+}
+
+// lookup reads the payment id names: Temporal's record of its current run,
+// then its approvals query. The query is answered by workflow code, so it
+// is believed only for a workflow Temporal says is one of ours (a known
+// type on our task queue), and only when it names the same workflow and
+// run Temporal does.
+func (s *Server) lookup(ctx context.Context, id string) (Execution, approvals.Status, *refusal) {
+	ex, err := s.wf.Describe(ctx, id)
+	if errors.Is(err, errNotFound) {
+		return ex, approvals.Status{}, &refusal{http.StatusNotFound, "No such payment", fmt.Sprintf("There is no workflow %q.", id)}
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "describe workflow", "workflowId", id, "err", err)
+		return ex, approvals.Status{}, &refusal{http.StatusBadGateway, "Payment unavailable", "Could not read the payment from Temporal: " + err.Error()}
+	}
+	if ex.TaskQueue != process.TaskQueue || !slices.Contains(s.wfTypes, ex.WorkflowType) {
+		s.log.WarnContext(ctx, "foreign workflow refused", "workflowId", id, "workflowType", ex.WorkflowType, "taskQueue", ex.TaskQueue)
+		return ex, approvals.Status{}, &refusal{http.StatusForbidden, "Not a payment of this app",
+			fmt.Sprintf("Workflow %q is not run by ExecutionOrchestrator (Temporal runs it as type %q on task queue %q), so nothing it says is shown and no decision can be made on it here.",
+				id, shorten(ex.WorkflowType, 100), shorten(ex.TaskQueue, 100))}
+	}
+	st, err := s.wf.Status(ctx, id)
+	if errors.Is(err, errNotFound) {
+		return ex, st, &refusal{http.StatusNotFound, "No such payment", fmt.Sprintf("There is no workflow %q.", id)}
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "status query", "workflowId", id, "err", err)
+		return ex, st, &refusal{http.StatusBadGateway, "Payment unavailable", "Could not read the payment's status: " + err.Error()}
+	}
+	if st.WorkflowID != id || st.RunID != ex.RunID {
+		// A new run may have started between the two reads; anything else
+		// is a worker answering for another payment.
+		s.log.WarnContext(ctx, "status names another workflow or run", "workflowId", id, "runId", ex.RunID,
+			"claimedWorkflowId", st.WorkflowID, "claimedRunId", st.RunID)
+		return ex, st, &refusal{http.StatusConflict, "Payment changed",
+			"The payment's answer does not match Temporal's record of its current run, so it is not shown and no decision can be made. Reload in a moment; if this persists, tell an administrator."}
+	}
+	return ex, st, nil
+}
+
 func (s *Server) loadDetail(w http.ResponseWriter, r *http.Request, id, me string) (detailView, bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 	defer cancel()
-	st, err := s.wf.Status(ctx, id)
-	if errors.Is(err, errNotFound) {
-		s.fail(w, r, http.StatusNotFound, "No such payment", fmt.Sprintf("There is no workflow %q.", id))
-		return detailView{}, false
-	}
-	if err != nil {
-		s.log.ErrorContext(r.Context(), "status query", "workflowId", id, "err", err)
-		s.fail(w, r, http.StatusBadGateway, "Payment unavailable", "Could not read the payment's status: "+err.Error())
+	ex, st, ref := s.lookup(ctx, id)
+	if ref != nil {
+		s.fail(w, r, ref.status, ref.heading, ref.message)
 		return detailView{}, false
 	}
 	if !s.mayRead(me, st) {
@@ -643,6 +728,11 @@ func (s *Server) loadDetail(w http.ResponseWriter, r *http.Request, id, me strin
 		s.fail(w, r, http.StatusForbidden, "Not allowed", "You are not involved in this payment, so its details are not shown to you. Ask finance if you need them.")
 		return detailView{}, false
 	}
+	return s.detailOf(id, me, ex, st), true
+}
+
+// detailOf builds the detail page of a payment lookup accepted.
+func (s *Server) detailOf(id, me string, ex Execution, st approvals.Status) detailView {
 	v := detailView{WorkflowID: id, Status: st}
 	if st.Currency != "" {
 		v.Amount = money(st.AmountMinor, st.Currency)
@@ -662,7 +752,7 @@ func (s *Server) loadDetail(w http.ResponseWriter, r *http.Request, id, me strin
 		v.Waiting = ago(s.now().Sub(*st.AwaitingSince))
 	}
 	switch {
-	case st.Stage != approvals.StageAwaitingApproval:
+	case !ex.Running || st.Stage != approvals.StageAwaitingApproval:
 		v.WhyNot = "This payment is not waiting for approval."
 	case st.ActionDigest == "":
 		v.WhyNot = "The payment has no action digest yet; reload in a moment."
@@ -671,7 +761,7 @@ func (s *Server) loadDetail(w http.ResponseWriter, r *http.Request, id, me strin
 	default:
 		v.CanDecide = true
 	}
-	return v, true
+	return v
 }
 
 // mayRead says whether me may see a payment's details: who is awaited, who
@@ -779,22 +869,45 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	// Without a worker an Update waits forever; a person should not.
 	ctx, cancel := context.WithTimeout(r.Context(), decideTimeout)
 	defer cancel()
-	st, err := s.wf.Status(ctx, id)
-	if err != nil {
-		s.fail(w, r, http.StatusBadGateway, "Action unavailable", "Could not read what is awaiting a decision: "+err.Error())
+	ex, st, ref := s.lookup(ctx, id)
+	if ref != nil {
+		s.fail(w, r, ref.status, ref.heading, ref.message)
 		return
 	}
 	if token != "" {
-		if err := claims.Check(id, st.RunID, digest); err != nil {
+		if err := claims.Check(id, ex.RunID, digest); err != nil {
 			s.fail(w, r, http.StatusForbidden, "Link refused", linkRefusal(err))
 			return
 		}
 	}
+	// The workflow's validator checks all this again; checking here too
+	// means the app never signs an assertion for a decision it can see is
+	// wrong, for a payment the person cannot decide.
+	switch {
+	case !ex.Running || st.Stage != approvals.StageAwaitingApproval:
+		s.fail(w, r, http.StatusConflict, "Payment no longer waiting", "This payment is not waiting for approval; your decision was not sent.")
+		return
+	case !slices.Contains(st.PendingApprovers, me):
+		s.log.WarnContext(r.Context(), "decision from someone not pending refused", "workflowId", id, "person", me)
+		s.fail(w, r, http.StatusForbidden, "Not your decision", "You are not one of the pending approvers of this payment; your decision was not sent.")
+		return
+	case digest != st.ActionDigest:
+		// Shown with the payment as it is now, so the person reviews what
+		// changed and decides again.
+		v := s.detailOf(id, me, ex, st)
+		v.Token, v.ViaLink = token, token != ""
+		v.Error = "The payment changed since you opened it: review what it will execute now and decide again. Your decision was not sent."
+		v.DecisionWanted, v.Comment = decision, comment
+		s.renderDetail(w, r, http.StatusConflict, me, v)
+		return
+	}
 	req := approvals.Request{Decision: decision, Approver: me, Comment: comment, ActionDigest: digest}
 	// The web app vouches for who is signed in: it signs an assertion of
-	// this decision, bound to the run, slot and digest, which the workflow
-	// verifies. The typed identity alone would be a claim.
-	if req.Proof, err = s.sign(me, method, st, req); err != nil {
+	// this decision, bound to the workflow in the URL, the run Temporal
+	// reports and the slot awaited, which the workflow verifies. The typed
+	// identity alone would be a claim.
+	var err error
+	if req.Proof, err = s.sign(me, method, id, ex.RunID, st.AwaitingSlot, req); err != nil {
 		s.log.ErrorContext(r.Context(), "sign decision", "workflowId", id, "err", err)
 		s.fail(w, r, http.StatusInternalServerError, "Decision not sent", "The web app could not sign your decision.")
 		return
@@ -858,14 +971,14 @@ func (s *Server) proofMethod() string {
 	return proof.MethodDev
 }
 
-// sign makes the assertion that me decided req on the slot awaited now.
-func (s *Server) sign(me, method string, st approvals.Status, req approvals.Request) (string, error) {
+// sign makes the assertion that me decided req on slot of the given run.
+func (s *Server) sign(me, method, workflowID, runID, slot string, req approvals.Request) (string, error) {
 	if s.signer == nil {
 		return "", errors.New("web: no signing key configured")
 	}
 	now := s.now().UTC()
 	return s.signer.Sign(proof.Assertion{
-		Kind: proof.KindApproval, WorkflowID: st.WorkflowID, RunID: st.RunID, Slot: st.AwaitingSlot,
+		Kind: proof.KindApproval, WorkflowID: workflowID, RunID: runID, Slot: slot,
 		ActionDigest: req.ActionDigest, Decision: req.Decision, Subject: me, Method: method,
 		IssuedAt: now, ExpiresAt: now.Add(proofLifetime),
 	})

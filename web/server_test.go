@@ -1,7 +1,10 @@
 package web
 
 import (
+	"cmp"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"html"
 	"io"
@@ -23,6 +26,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
+	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/proof"
 )
 
@@ -30,21 +34,27 @@ const (
 	wfID   = "vendor-payment-INV-1001"
 	runID  = "run-1"
 	digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	wfType = "VendorPayment"
 )
+
+// testTypes are the workflow types the test app knows.
+var testTypes = []string{wfType, "OverdueInvoiceDetector"}
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
-// fakeWorkflows keeps one awaiting payment and records decisions.
+// fakeWorkflows keeps one awaiting payment and records decisions. status
+// is what the workflow's query answers; execs what Temporal records.
 type fakeWorkflows struct {
 	mu        sync.Mutex
 	status    map[string]approvals.Status
+	execs     map[string]Execution
 	approveFn func(workflowID string, req approvals.Request) error
 	calls     []approvals.Request
 }
 
 func newFake() *fakeWorkflows {
 	since := t0
-	return &fakeWorkflows{status: map[string]approvals.Status{wfID: {
+	f := &fakeWorkflows{status: map[string]approvals.Status{wfID: {
 		Process: "vendor-payment", WorkflowID: wfID, BusinessKey: "INV-1001", Title: "Pay 48 000.00 EUR to Acme <Tools> & Co (invoice INV-1001)",
 		RunID: runID, AwaitingSlot: "finance-manager",
 		Stage: approvals.StageAwaitingApproval, RequestedBy: "ana", ActionDigest: digest, Kind: "vendor-payment", Target: "V-7",
@@ -60,6 +70,9 @@ func newFake() *fakeWorkflows {
 		PendingApprovers: []string{"maria", "omar"},
 		AwaitingSince:    &since,
 	}}}
+	// Temporal's record agrees with the answer: one of ours, on our queue.
+	f.execs = map[string]Execution{wfID: {RunID: runID, WorkflowType: wfType, TaskQueue: process.TaskQueue, Running: true}}
+	return f
 }
 
 func (f *fakeWorkflows) PendingApprovals(_ context.Context, personID string) ([]client.PendingApproval, error) {
@@ -85,6 +98,16 @@ func (f *fakeWorkflows) Status(_ context.Context, workflowID string) (approvals.
 		return st, errNotFound
 	}
 	return st, nil
+}
+
+func (f *fakeWorkflows) Describe(_ context.Context, workflowID string) (Execution, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ex, ok := f.execs[workflowID]
+	if !ok {
+		return ex, errNotFound
+	}
+	return ex, nil
 }
 
 // Approve mimics the workflow: a validator checking digest and approver,
@@ -154,7 +177,7 @@ func newHarness(t *testing.T, opts ...func(*Config)) *harness {
 	// Unstarted, so BaseURL (the Host allowlist) knows the random port.
 	h.srv = httptest.NewUnstartedServer(nil)
 	cfg := Config{Workflows: h.fake, Directory: dir, Links: links, Now: func() time.Time { return h.now }, SecretKey: []byte("test-key"),
-		DevIdentity: true, BaseURL: "http://" + h.srv.Listener.Addr().String(), Signer: testSigner(t)}
+		DevIdentity: true, BaseURL: "http://" + h.srv.Listener.Addr().String(), Signer: testSigner(t), WorkflowTypes: testTypes}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -365,6 +388,10 @@ func TestDecideWithSession(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, r.code, r.body)
 	assert.Equal(t, "/approvals/"+wfID+"?recorded=approve", r.location)
 	assert.Equal(t, []approvals.Request{{Decision: "approve", Approver: "maria", Comment: "looks right", ActionDigest: digest}}, h.fake.decisions())
+	a := assertionOf(t, h.fake.calls[0].Proof)
+	assert.Equal(t, proof.Assertion{Kind: proof.KindApproval, WorkflowID: wfID, RunID: runID, Slot: "finance-manager", ActionDigest: digest,
+		Decision: "approve", Subject: "maria", Method: proof.MethodDev}, proof.Assertion{Kind: a.Kind, WorkflowID: a.WorkflowID, RunID: a.RunID,
+		Slot: a.Slot, ActionDigest: a.ActionDigest, Decision: a.Decision, Subject: a.Subject, Method: a.Method})
 
 	r = h.get(h.c, r.location)
 	require.Equal(t, http.StatusOK, r.code)
@@ -373,6 +400,107 @@ func TestDecideWithSession(t *testing.T) {
 	assert.Contains(t, r.body, "looks right")
 	assert.Contains(t, r.body, "Chen Wei", "next pending approver is shown")
 	assert.Contains(t, r.body, "You are not one of the pending approvers", "maria cannot decide twice")
+}
+
+// assertionOf reads the assertion a proof token carries, unverified.
+func assertionOf(t *testing.T, token string) proof.Assertion {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	require.Len(t, parts, 3, token)
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	var a proof.Assertion
+	require.NoError(t, json.Unmarshal(raw, &a))
+	return a
+}
+
+// TestDecideTrustsTemporalNotTheWorkflow: the approvals query is answered by
+// whatever worker polls the workflow's task queue, so a workflow that is not
+// ours, or whose answer names another workflow or run than Temporal
+// records, gets no signature. Nor does a decision the app can see is wrong.
+// Each case is refused before anything is sent, on the detail page too
+// where the case is about the workflow rather than the decision.
+func TestDecideTrustsTemporalNotTheWorkflow(t *testing.T) {
+	tests := []struct {
+		name     string
+		person   string
+		digest   string
+		edit     func(ex *Execution, st *approvals.Status)
+		gone     bool // Temporal has no such workflow
+		wantCode int
+		wantBody string
+		// detailCode is the detail page's answer; 0 means it shows the
+		// payment, with a form only if detailForm.
+		detailCode int
+		detailForm bool
+	}{
+		{name: "answer names another run", edit: func(_ *Execution, st *approvals.Status) { st.RunID = "run-of-another-payment" },
+			wantCode: http.StatusConflict, wantBody: "does not match Temporal&#39;s record", detailCode: http.StatusConflict},
+		{name: "answer names another workflow", edit: func(_ *Execution, st *approvals.Status) { st.WorkflowID = "vendor-payment-INV-9999" },
+			wantCode: http.StatusConflict, wantBody: "does not match Temporal&#39;s record", detailCode: http.StatusConflict},
+		{name: "new run since the answer", edit: func(ex *Execution, _ *approvals.Status) { ex.RunID = "run-2" },
+			wantCode: http.StatusConflict, wantBody: "does not match Temporal&#39;s record", detailCode: http.StatusConflict},
+		{name: "foreign task queue", edit: func(ex *Execution, _ *approvals.Status) { ex.TaskQueue = "attacker-queue" },
+			wantCode: http.StatusForbidden, wantBody: "not run by ExecutionOrchestrator", detailCode: http.StatusForbidden},
+		{name: "unknown workflow type", edit: func(ex *Execution, _ *approvals.Status) { ex.WorkflowType = "LooksLikeVendorPayment" },
+			wantCode: http.StatusForbidden, wantBody: "not run by ExecutionOrchestrator", detailCode: http.StatusForbidden},
+		{name: "no such workflow at Temporal", gone: true,
+			wantCode: http.StatusNotFound, wantBody: "There is no workflow", detailCode: http.StatusNotFound},
+		{name: "finished", edit: func(ex *Execution, _ *approvals.Status) { ex.Running = false },
+			wantCode: http.StatusConflict, wantBody: "not waiting for approval"},
+		{name: "past the approval stage", edit: func(_ *Execution, st *approvals.Status) { st.Stage = "executing" },
+			wantCode: http.StatusConflict, wantBody: "not waiting for approval"},
+		{name: "not a pending approver", person: "chen",
+			wantCode: http.StatusForbidden, wantBody: "You are not one of the pending approvers"},
+		{name: "stale digest", digest: "sha256:what-the-page-showed-before",
+			wantCode: http.StatusConflict, wantBody: "The payment changed since you opened it", detailForm: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			person := cmp.Or(tt.person, "maria")
+			h.signIn(h.c, person)
+			csrf := csrfOf(t, h.get(h.c, "/inbox").body)
+			ex, st := h.fake.execs[wfID], h.fake.status[wfID]
+			if tt.edit != nil {
+				tt.edit(&ex, &st)
+			}
+			h.fake.execs[wfID], h.fake.status[wfID] = ex, st
+			if tt.gone {
+				delete(h.fake.execs, wfID)
+			}
+
+			r := h.post(h.c, "/approvals/"+wfID, url.Values{"csrf": {csrf}, "decision": {"approve"}, "actionDigest": {cmp.Or(tt.digest, digest)}})
+			assert.Equal(t, tt.wantCode, r.code, r.body)
+			assert.Contains(t, r.body, tt.wantBody)
+			assert.Empty(t, h.fake.calls, "no decision sent, nothing signed")
+
+			d := h.get(h.c, "/approvals/"+wfID)
+			assert.Equal(t, tt.detailForm, strings.Contains(d.body, `value="approve"`), "decision form on the detail page")
+			if tt.detailCode != 0 {
+				assert.Equal(t, tt.detailCode, d.code)
+				assert.Contains(t, d.body, tt.wantBody)
+				assert.NotContains(t, d.body, "DE89370400440532013000", "nothing the workflow claims is shown")
+			} else {
+				assert.Equal(t, http.StatusOK, d.code)
+			}
+		})
+	}
+
+	t.Run("emailed link for a foreign workflow", func(t *testing.T) {
+		h := newHarness(t)
+		tok, err := h.links.Issue(context.Background(), "maria", wfID, runID, digest, time.Hour)
+		require.NoError(t, err)
+		ex := h.fake.execs[wfID]
+		ex.TaskQueue = "attacker-queue"
+		h.fake.execs[wfID] = ex
+		r := h.post(newClient(t), "/approvals/"+wfID, url.Values{"token": {tok}, "decision": {"approve"}, "actionDigest": {digest}})
+		assert.Equal(t, http.StatusForbidden, r.code)
+		assert.Contains(t, r.body, "not run by ExecutionOrchestrator")
+		assert.Empty(t, h.fake.calls)
+		_, err = h.links.Peek(context.Background(), tok)
+		assert.NoError(t, err, "the link is not used up")
+	})
 }
 
 func TestDecideRefusals(t *testing.T) {
@@ -385,11 +513,14 @@ func TestDecideRefusals(t *testing.T) {
 		wantBody  string
 		wantCalls int
 	}{
-		{name: "stale digest is refused by the workflow and shown", wantCode: http.StatusUnprocessableEntity, wantCalls: 1,
-			form: func(c string) url.Values {
-				return url.Values{"csrf": {c}, "decision": {"approve"}, "actionDigest": {"sha256:old"}, "comment": {"my note"}}
+		{name: "validator refusal is shown", wantCode: http.StatusUnprocessableEntity, wantCalls: 1,
+			approveFn: func(id string, _ approvals.Request) error {
+				return &client.ApprovalRefusedError{WorkflowID: id, Reason: "the payment window is closed"}
 			},
-			wantBody: "actionDigest does not match the current payment"},
+			form: func(c string) url.Values {
+				return url.Values{"csrf": {c}, "decision": {"approve"}, "actionDigest": {digest}, "comment": {"my note"}}
+			},
+			wantBody: "the payment window is closed"},
 		{name: "missing csrf", wantCode: http.StatusForbidden, wantBody: "security token",
 			form: func(string) url.Values { return url.Values{"decision": {"approve"}, "actionDigest": {digest}} }},
 		{name: "cross-site post", wantCode: http.StatusForbidden, wantBody: "Cross-site request refused", header: []string{"Sec-Fetch-Site", "cross-site"},
@@ -426,14 +557,16 @@ func TestDecideRefusals(t *testing.T) {
 		})
 	}
 
-	t.Run("refusal keeps the form and comment", func(t *testing.T) {
+	t.Run("stale digest keeps the form and comment", func(t *testing.T) {
 		h := newHarness(t)
 		h.signIn(h.c, "maria")
 		csrf := csrfOf(t, h.get(h.c, "/approvals/"+wfID).body)
 		r := h.post(h.c, "/approvals/"+wfID, url.Values{"csrf": {csrf}, "decision": {"approve"}, "actionDigest": {"sha256:old"}, "comment": {"<b>note</b>"}})
-		require.Equal(t, http.StatusUnprocessableEntity, r.code)
+		require.Equal(t, http.StatusConflict, r.code)
+		assert.Contains(t, r.body, "The payment changed since you opened it")
 		assert.Contains(t, r.body, "&lt;b&gt;note&lt;/b&gt;</textarea>")
 		assert.Contains(t, r.body, `name="actionDigest" value="`+digest+`"`, "the retry uses the current digest")
+		assert.Empty(t, h.fake.decisions(), "nothing signed or sent for a digest the app can see is stale")
 	})
 
 	t.Run("not signed in", func(t *testing.T) {
@@ -564,9 +697,9 @@ func TestAgo(t *testing.T) {
 func TestNewValidatesConfig(t *testing.T) {
 	dir, err := policy.DefaultDirectory()
 	require.NoError(t, err)
-	_, err = New(Config{Workflows: newFake()})
+	_, err = New(Config{Workflows: newFake(), WorkflowTypes: testTypes})
 	assert.ErrorContains(t, err, "Directory is required")
-	_, err = New(Config{Directory: dir, DevIdentity: true})
+	_, err = New(Config{Directory: dir, DevIdentity: true, WorkflowTypes: testTypes})
 	assert.ErrorContains(t, err, "Temporal is required")
 
 	oidc := func(mod func(*OIDCConfig)) *OIDCConfig {
@@ -595,10 +728,18 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"redirect elsewhere", Config{OIDC: oidc(func(c *OIDCConfig) { c.RedirectURL = "https://a.example.com/callback" }), BaseURL: "https://a.example.com"}, "OIDC.RedirectURL"},
 		{"redirect on another host", Config{OIDC: oidc(func(c *OIDCConfig) { c.RedirectURL = "https://b.example.com/auth/callback" }), BaseURL: "https://a.example.com"}, "is not on Config.BaseURL"},
 		{"negative session ttl", Config{OIDC: oidc(func(c *OIDCConfig) { c.SessionTTL = -time.Hour }), BaseURL: "https://a.example.com"}, "OIDC.SessionTTL"},
+		{"person claim email", Config{OIDC: oidc(func(c *OIDCConfig) { c.PersonClaim = "email" }), BaseURL: "https://a.example.com"}, ""},
+		{"person claim without a verified flag", Config{OIDC: oidc(func(c *OIDCConfig) { c.PersonClaim = "upn" }), BaseURL: "https://a.example.com"}, `OIDC.PersonClaim: "upn" is not supported`},
+		{"person claim preferred_username", Config{OIDC: oidc(func(c *OIDCConfig) { c.PersonClaim = "preferred_username" }), BaseURL: "https://a.example.com"}, "OIDC.PersonClaim"},
+		{"no workflow types", Config{DevIdentity: true, WorkflowTypes: []string{}}, "Config.WorkflowTypes is required"},
+		{"blank workflow types", Config{DevIdentity: true, WorkflowTypes: []string{" "}}, "Config.WorkflowTypes is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.cfg.Directory, tt.cfg.Workflows = dir, newFake()
+			if tt.cfg.WorkflowTypes == nil {
+				tt.cfg.WorkflowTypes = testTypes
+			}
 			_, err := New(tt.cfg)
 			if tt.want == "" {
 				assert.NoError(t, err)
@@ -665,7 +806,7 @@ func TestCookiesSecureFromBaseURL(t *testing.T) {
 		{"http://127.0.0.1:8080", true, "127.0.0.1:8080", true},
 	}
 	for _, tt := range tests {
-		s, err := New(Config{Workflows: newFake(), Directory: dir, DevIdentity: true, BaseURL: tt.base, SecureCookies: tt.override})
+		s, err := New(Config{Workflows: newFake(), Directory: dir, DevIdentity: true, BaseURL: tt.base, SecureCookies: tt.override, WorkflowTypes: testTypes})
 		require.NoError(t, err)
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodGet, "/", nil)

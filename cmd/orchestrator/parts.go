@@ -15,6 +15,8 @@ import (
 
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
+	"github.com/execution-orchestrator/orchestrator/process"
+	"github.com/execution-orchestrator/orchestrator/processes"
 	"github.com/execution-orchestrator/orchestrator/proof"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/web"
@@ -83,7 +85,7 @@ func startWorker(ctx context.Context, c tclient.Client, s *settings, log *slog.L
 }
 
 func startSandbox(ctx context.Context, s *settings, log *slog.Logger) (part, error) {
-	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
 		return part{}, fmt.Errorf("create data dir: %w", err)
 	}
 	srv, err := sandbox.Start(ctx, sandbox.Config{
@@ -109,6 +111,10 @@ func startWeb(ctx context.Context, c tclient.Client, s *settings, log *slog.Logg
 		return part{}, fmt.Errorf("open link token store: %w", err)
 	}
 	cfg := web.Config{Temporal: c, Directory: dir, Links: links, Logger: log.With("part", "web"), Now: time.Now}
+	// The app signs decisions only for workflows the processes own.
+	for _, p := range processes.All(process.Deps{}) {
+		cfg.WorkflowTypes = append(cfg.WorkflowTypes, p.WorkflowTypes...)
+	}
 	s.webSignIn(&cfg)
 	// The web app signs every decision made in it; its public key goes
 	// where the worker reads trusted keys. Only with the development picker

@@ -28,6 +28,8 @@ import (
 	"github.com/execution-orchestrator/orchestrator/internal/testdb"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
+	"github.com/execution-orchestrator/orchestrator/process"
+	"github.com/execution-orchestrator/orchestrator/processes"
 	"github.com/execution-orchestrator/orchestrator/proof"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/telemetry"
@@ -175,6 +177,10 @@ func Start(t testing.TB, opts Options) *Stack {
 	webCfg := web.Config{Temporal: srv.Client(), Directory: directory, Links: links,
 		Logger: logger.With("part", "web"), Now: time.Now, DevIdentity: true, Signer: webKey,
 		BaseURL: "http://" + hs.Listener.Addr().String()}
+	// The app signs decisions only for workflows the processes own.
+	for _, p := range processes.All(process.Deps{}) {
+		webCfg.WorkflowTypes = append(webCfg.WorkflowTypes, p.WorkflowTypes...)
+	}
 	var provider *oidctest.Provider
 	if opts.OIDC {
 		provider = oidctest.Start(t, oidctest.User{Username: "maria", Password: OIDCPassword,
