@@ -1,13 +1,17 @@
 // Package browser runs the Playwright browser test of the approval web app
 // (approval.test.mjs) with node's built-in test runner. Integration tests
 // call RunApproval against a real stack; browser_test.go runs it against the
-// web app in-process.
+// web app in-process. RunTemporalUISignal (temporal-ui.test.mjs) decides in
+// the Temporal Web UI instead.
 package browser
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,6 +72,52 @@ func RunApproval(ctx context.Context, webURL, workflowID, approver, expectOutcom
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return out, fmt.Errorf("browser test (node --test approval.test.mjs) for %s as %s: %w", workflowID, approver, err)
+	}
+	return out, nil
+}
+
+// RunTemporalUISignal drives the Temporal Web UI at uiURL (temporal-ui.test.mjs):
+// it opens workflowID, reads the awaited action digest on the Queries tab
+// (it must equal wantDigest), then sends the "approval" Signal through
+// More Actions → Send a Signal (json/plain) as approver, with the one-time
+// code from code in "proof". code is called only right before the browser
+// types the data, as a person would read their authenticator app. With a
+// non-empty expectOutcome the page is then reloaded until the workflow has
+// completed with that outcome. It returns node's output.
+func RunTemporalUISignal(ctx context.Context, uiURL, workflowID, approver, wantDigest string, code func() (string, error), expectOutcome string) ([]byte, error) {
+	if why := Unavailable(); why != "" {
+		return nil, fmt.Errorf("browser test unavailable: %s", why)
+	}
+	dir, err := Dir()
+	if err != nil {
+		return nil, err
+	}
+	// The code is handed over on 127.0.0.1 only, at the moment it is asked for.
+	codes := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := code()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = io.WriteString(w, c)
+	}))
+	defer codes.Close()
+	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec", "temporal-ui.test.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"UI_URL="+uiURL,
+		"WORKFLOW_ID="+workflowID,
+		"APPROVER="+approver,
+		"ACTION_DIGEST="+wantDigest,
+		"CODE_URL="+codes.URL,
+		"CHROMIUM="+Chromium,
+		"EXPECT_OUTCOME="+expectOutcome,
+	)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("browser test (node --test temporal-ui.test.mjs) for %s as %s: %w", workflowID, approver, err)
 	}
 	return out, nil
 }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -56,6 +58,9 @@ type Options struct {
 	// the password OIDCPassword; decisions made in the app are then proven
 	// with method "oidc".
 	OIDC bool
+	// UI starts the dev server with the Temporal Web UI on a free port
+	// (Stack.UIURL) and waits until it answers. Off by default (headless).
+	UI bool
 }
 
 // OIDCPassword is maria's password at the stack's OpenID provider.
@@ -85,6 +90,9 @@ type Stack struct {
 	// OIDC is the OpenID provider the web app signs people in with; nil
 	// unless Options.OIDC.
 	OIDC *oidctest.Provider
+	// UIURL is the Temporal Web UI, e.g. http://127.0.0.1:41234; empty
+	// unless Options.UI.
+	UIURL string
 }
 
 // Start brings the stack up or fails the test.
@@ -117,8 +125,15 @@ func Start(t testing.TB, opts Options) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var uiPort, uiURL string
+	if opts.UI {
+		if uiPort, err = freePort(); err != nil {
+			t.Fatalf("Temporal UI port: %v", err)
+		}
+		uiURL = "http://127.0.0.1:" + uiPort
+	}
 	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath: cli,
+		ExistingPath: cli, EnableUI: opts.UI, UIPort: uiPort,
 		ClientOptions: &tclient.Options{Namespace: "default",
 			Logger:       sdklog.NewStructuredLogger(logger),
 			Interceptors: []interceptor.ClientInterceptor{tracing}},
@@ -130,6 +145,11 @@ func Start(t testing.TB, opts Options) *Stack {
 		t.Fatalf("start Temporal dev server: %v", err)
 	}
 	t.Cleanup(func() { _ = srv.Stop() })
+	if opts.UI {
+		if err := waitHTTP200(ctx, uiURL); err != nil {
+			t.Fatalf("Temporal UI at %s: %v", uiURL, err)
+		}
+	}
 
 	dir := t.TempDir()
 	dbURL := testdb.URL(t, "stack")
@@ -220,7 +240,44 @@ func Start(t testing.TB, opts Options) *Stack {
 	t.Cleanup(w.Close)
 
 	return &Stack{Temporal: srv.Client(), Address: srv.FrontendHostPort(), Sandbox: sb, Links: links, Dir: directory, WebURL: hs.URL, Logger: logger,
-		PolicyDir: policyDir, KeysDir: keysDir, Web: webKey, Codes: codes, OIDC: provider}
+		PolicyDir: policyDir, KeysDir: keysDir, Web: webKey, Codes: codes, OIDC: provider, UIURL: uiURL}
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	return port, err
+}
+
+// waitHTTP200 polls url until it answers 200 OK or ctx ends.
+func waitHTTP200(ctx context.Context, url string) error {
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // copyPolicies copies the *.cedar files of src into dst, leaving out the
