@@ -65,6 +65,8 @@ type Config struct {
 	Stage func() string
 	// UpdateDescription is shown by the Temporal UI next to the Update.
 	UpdateDescription string
+	// Process labels the metrics the wait records (the EOProcess value).
+	Process string
 }
 
 // Waiter holds the approvals of one execution and waits for them. Handlers
@@ -229,6 +231,11 @@ func (w *Waiter) accept(ctx workflow.Context, req Request, v verdict) Receipt {
 		w.nonces = append(w.nonces, v.Proof.Nonce)
 	}
 	w.logger.Info("Approval decision accepted", "slot", a.Slot, "approver", a.Approver, "decision", a.Decision)
+	if w.AwaitingSince != nil {
+		// Through the workflow's handler, which is silent on replay, and
+		// from workflow time, so the figure is the one history shows.
+		process.RecordTimeToApproval(workflow.GetMetricsHandler(ctx), w.cfg.Process, a.Decision, a.At.Sub(*w.AwaitingSince))
+	}
 	if a.Decision == DecisionReject {
 		w.reject = &a
 	} else {

@@ -13,7 +13,9 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/proof"
+	"github.com/execution-orchestrator/orchestrator/telemetry/metricstest"
 )
 
 // fakeHost is a process as the kernel sees it. Its methods run in the test
@@ -76,7 +78,16 @@ type waitResult struct {
 // for the status the query would show.
 func runWait(t *testing.T, h *fakeHost, rules Rules, requester string, plan Plan, setup func(env *testsuite.TestWorkflowEnvironment)) waitResult {
 	t.Helper()
+	return runWaitMetrics(t, h, rules, requester, plan, nil, setup)
+}
+
+// runWaitMetrics is runWait recording metrics with metrics (nil: none).
+func runWaitMetrics(t *testing.T, h *fakeHost, rules Rules, requester string, plan Plan, metrics client.MetricsHandler, setup func(env *testsuite.TestWorkflowEnvironment)) waitResult {
+	t.Helper()
 	var suite testsuite.WorkflowTestSuite
+	if metrics != nil {
+		suite.SetMetricsHandler(metrics)
+	}
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(testNow)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "wait-1"})
@@ -85,6 +96,7 @@ func runWait(t *testing.T, h *fakeHost, rules Rules, requester string, plan Plan
 			Host: h, Rules: rules, RequestedBy: requester,
 			ActionDigest: func() string { return waitDigest },
 			Stage:        func() string { return StageAwaitingApproval },
+			Process:      "test-process",
 		})
 		if err != nil {
 			return waitResult{}, err
@@ -250,4 +262,52 @@ func TestRefusedSignalsAreRecordedAndBounded(t *testing.T) {
 	last := rm[len(rm)-1]
 	assert.Equal(t, "maria", last.Approver)
 	assert.Contains(t, last.Reason, "proof: one-time code refused")
+}
+
+// The wait records how long each slot waited for its decision, by
+// decision; an expired slot had no decision and records nothing.
+func TestTimeToApprovalIsRecorded(t *testing.T) {
+	two := Plan{Slots: []Slot{fmSlot, cfoSlot}, ReminderAfter: 4 * time.Hour, EscalateAfter: 24 * time.Hour, ExpireAfter: 72 * time.Hour}
+	one := Plan{Slots: []Slot{fmSlot}, ReminderAfter: 4 * time.Hour, EscalateAfter: 24 * time.Hour, ExpireAfter: 72 * time.Hour}
+	decide := func(who, decision string, after time.Duration) func(*testing.T, *fakeHost, *testsuite.TestWorkflowEnvironment) {
+		return func(t *testing.T, h *fakeHost, env *testsuite.TestWorkflowEnvironment) {
+			env.RegisterDelayedCallback(func() {
+				req := Request{Decision: decision, Approver: who, ActionDigest: waitDigest}
+				req.Proof = webToken(t, h, env, who, decision)
+				env.SignalWorkflow(SignalName, req)
+			}, after)
+		}
+	}
+	tests := []struct {
+		name      string
+		plan      Plan
+		decisions []func(*testing.T, *fakeHost, *testsuite.TestWorkflowEnvironment)
+		// per decision label: count and total seconds
+		want map[string][2]float64
+	}{
+		{name: "two slots approved after 1h and 2h more", plan: two,
+			decisions: []func(*testing.T, *fakeHost, *testsuite.TestWorkflowEnvironment){decide("maria", DecisionApprove, time.Hour), decide("chen", DecisionApprove, 3*time.Hour)},
+			want:      map[string][2]float64{DecisionApprove: {2, 3 * 3600}, DecisionReject: {0, 0}}},
+		{name: "rejected after 30m", plan: one,
+			decisions: []func(*testing.T, *fakeHost, *testsuite.TestWorkflowEnvironment){decide("maria", DecisionReject, 30*time.Minute)},
+			want:      map[string][2]float64{DecisionApprove: {0, 0}, DecisionReject: {1, 1800}}},
+		{name: "expired records nothing", plan: one,
+			want: map[string][2]float64{DecisionApprove: {0, 0}, DecisionReject: {0, 0}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHost(t)
+			rec := metricstest.New(t)
+			runWaitMetrics(t, h, Rules{Strict: true, RequireProof: true}, "ana", tc.plan, rec.Handler(), func(env *testsuite.TestWorkflowEnvironment) {
+				for _, d := range tc.decisions {
+					d(t, h, env)
+				}
+			})
+			for decision, want := range tc.want {
+				n, sum := rec.Histogram(t, process.MetricTimeToApproval, map[string]string{"process": "test-process", "decision": decision})
+				assert.Equal(t, uint64(want[0]), n, decision)
+				assert.InDelta(t, want[1], sum, 1, decision)
+			}
+		})
+	}
 }

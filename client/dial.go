@@ -23,13 +23,16 @@ import (
 // the temporal.toml profiles), so the same binary reaches a dev server, a
 // self-hosted cluster or Temporal Cloud. Calls are traced with OpenTelemetry
 // (see package telemetry; a no-op unless an exporter is configured).
-func Dial(ctx context.Context, logger *slog.Logger) (tclient.Client, error) {
+func Dial(ctx context.Context, logger *slog.Logger, options ...DialOption) (tclient.Client, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return nil, fmt.Errorf("load Temporal client configuration: %w", err)
 	}
 	if logger != nil {
 		opts.Logger = sdklog.NewStructuredLogger(logger)
+	}
+	for _, o := range options {
+		o(&opts)
 	}
 	tracing, err := telemetry.TemporalInterceptor(nil)
 	if err != nil {
@@ -46,3 +49,12 @@ func Dial(ctx context.Context, logger *slog.Logger) (tclient.Client, error) {
 // ErrInvalidInput marks input that can never succeed; callers (activities)
 // turn it into a non-retryable error.
 var ErrInvalidInput = errors.New("invalid input")
+
+// DialOption adjusts the client options Dial builds.
+type DialOption func(*tclient.Options)
+
+// WithMetrics records the SDK's metrics, and those workflows and activities
+// of a worker on this client record, with h (telemetry.Metrics.TemporalHandler).
+func WithMetrics(h tclient.MetricsHandler) DialOption {
+	return func(o *tclient.Options) { o.MetricsHandler = h }
+}

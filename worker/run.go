@@ -20,6 +20,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes"
 	"github.com/execution-orchestrator/orchestrator/proof"
+	"github.com/execution-orchestrator/orchestrator/telemetry"
 	"github.com/execution-orchestrator/orchestrator/totp"
 )
 
@@ -45,11 +46,21 @@ type Config struct {
 	KeysDir string
 	// Codes checks one-time codes; nil opens the store beside the link tokens.
 	Codes *totp.Store
+	// HTTPOptions tune the ERP and treasury connectors (timeouts, breaker);
+	// empty keeps httpx's defaults.
+	HTTPOptions []httpx.Option
 	// Tuning holds per-process settings by process name (e.g. a
 	// vendorpayment.VendorPaymentConfig under "vendor-payment").
 	Tuning map[string]any
 	// StopTimeout is how long in-flight activities get on shutdown.
 	StopTimeout time.Duration
+	// Metrics is the pipeline the Temporal client was dialed with (its
+	// TemporalHandler as client option MetricsHandler): the SDK's metrics
+	// and ours reach it through that client, so the worker only serves it.
+	Metrics *telemetry.Metrics
+	// MetricsAddr is where Prometheus scrapes /metrics (e.g.
+	// 127.0.0.1:9464; port 0 picks a free one); empty serves nothing.
+	MetricsAddr string
 	Logger      *slog.Logger
 }
 
@@ -58,6 +69,7 @@ type Worker struct {
 	w         sdkworker.Worker
 	taskQueue string
 	closers   []func() error
+	metrics   *telemetry.MetricsServer
 }
 
 // New builds the connectors, opens the stores and registers every workflow
@@ -74,6 +86,9 @@ func New(ctx context.Context, c tclient.Client, cfg Config) (*Worker, error) {
 	}
 	if cfg.KeysDir == "" {
 		return nil, errors.New("worker config: KeysDir is required (trusted keys and the worker's signing key)")
+	}
+	if cfg.MetricsAddr != "" && cfg.Metrics == nil {
+		return nil, errors.New("worker config: MetricsAddr needs Metrics (the pipeline the Temporal client was dialed with)")
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -130,8 +145,8 @@ func New(ctx context.Context, c tclient.Client, cfg Config) (*Worker, error) {
 	}
 	deps := process.Deps{
 		Temporal:        c,
-		ERP:             erp.New(cfg.SandboxURL, httpx.WithLogger(log)),
-		Treasury:        treasury.New(cfg.SandboxURL, httpx.WithLogger(log)),
+		ERP:             erp.New(cfg.SandboxURL, append([]httpx.Option{httpx.WithLogger(log)}, cfg.HTTPOptions...)...),
+		Treasury:        treasury.New(cfg.SandboxURL, append([]httpx.Option{httpx.WithLogger(log)}, cfg.HTTPOptions...)...),
 		Mail:            email.New(cfg.SMTPAddr, cfg.SandboxURL, email.WithLogger(log)),
 		Directory:       dir,
 		Links:           links,
@@ -148,6 +163,20 @@ func New(ctx context.Context, c tclient.Client, cfg Config) (*Worker, error) {
 	stop := cfg.StopTimeout
 	if stop == 0 {
 		stop = 30 * time.Second
+	}
+	if cfg.MetricsAddr != "" {
+		// Bound now, so a taken port fails the start, not a goroutine later.
+		ms, err := cfg.Metrics.Listen(cfg.MetricsAddr, log.With("part", "metrics"))
+		if err != nil {
+			out.close()
+			return nil, fmt.Errorf("worker: %w", err)
+		}
+		out.metrics = ms
+		out.closers = append(out.closers, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return ms.Close(ctx)
+		})
 	}
 	out.w = sdkworker.New(c, out.taskQueue, sdkworker.Options{WorkerStopTimeout: stop})
 	for _, p := range processes.All(deps) {
@@ -183,8 +212,24 @@ func (w *Worker) close() {
 // TaskQueue is the queue the worker polls.
 func (w *Worker) TaskQueue() string { return w.taskQueue }
 
-// Start begins polling without blocking.
-func (w *Worker) Start() error { return w.w.Start() }
+// MetricsAddr is the address /metrics is served on; empty when off.
+func (w *Worker) MetricsAddr() string {
+	if w.metrics == nil {
+		return ""
+	}
+	return w.metrics.Addr()
+}
+
+// Start begins polling and serving metrics without blocking.
+func (w *Worker) Start() error {
+	if err := w.w.Start(); err != nil {
+		return err
+	}
+	if w.metrics != nil {
+		w.metrics.Serve()
+	}
+	return nil
+}
 
 // Close stops polling, waits for in-flight tasks up to the stop timeout, and
 // closes the stores the worker opened.

@@ -36,6 +36,7 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 	s, err := parseSettings("dev", args, func(s *settings, fs *flag.FlagSet) {
 		s.sandboxFlags(fs)
 		s.webExposureFlags(fs)
+		s.metricsFlags(fs)
 		fs.StringVar(&configPath, "config", "", "dev server config (default: temporal-dev.yaml in the repository root)")
 	})
 	if err != nil {
@@ -110,8 +111,19 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 	if err != nil {
 		return err
 	}
-	c, err := tclient.DialContext(ctx, tclient.Options{HostPort: cfg.Address(), Namespace: cfg.Server.Namespace,
-		Logger: sdklog.NewStructuredLogger(log), Interceptors: []interceptor.ClientInterceptor{tracing}})
+	metrics, stopMetrics, err := openMetrics(s, log)
+	if err != nil {
+		return err
+	}
+	// A part, so it stops after the worker and client that record into it.
+	parts = append(parts, part{name: "metrics", err: func() error { return nil },
+		stop: func(context.Context) error { stopMetrics(); return nil }})
+	copts := tclient.Options{HostPort: cfg.Address(), Namespace: cfg.Server.Namespace,
+		Logger: sdklog.NewStructuredLogger(log), Interceptors: []interceptor.ClientInterceptor{tracing}}
+	if metrics != nil {
+		copts.MetricsHandler = metrics.TemporalHandler()
+	}
+	c, err := tclient.DialContext(ctx, copts)
 	if err != nil {
 		return fmt.Errorf("dial dev server: %w", err)
 	}
@@ -122,7 +134,7 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 		return err
 	}
 
-	w, err := startWorker(ctx, c, s, log)
+	w, err := startWorker(ctx, c, s, metrics, log)
 	if err != nil {
 		return err
 	}
@@ -141,10 +153,11 @@ ExecutionOrchestrator is up (%s):
   Sandbox API         %s   (ERP, treasury, mail; OpenAPI in sandbox/openapi.yaml)
   Sandbox SMTP        %s
   Detector schedule   %s every %s
+  Metrics             %s
 Try:  ./bin/orchestrator start vendor-payment --invoice INV-1042
 Ctrl-C stops everything.
 `, time.Since(started).Round(time.Millisecond), cfg.UIURL(), cfg.Server.Namespace, cfg.Address(), cfg.Server.Namespace,
-		process.TaskQueue, s.webBaseURL, s.sandboxURL, s.smtpAddr, vendorpayment.OverdueDetectorScheduleID, s.detectorInterval)
+		process.TaskQueue, s.webBaseURL, s.sandboxURL, s.smtpAddr, vendorpayment.OverdueDetectorScheduleID, s.detectorInterval, metricsLine(s.metricsAddr))
 
 	return supervise(ctx, parts, log)
 }
@@ -172,4 +185,12 @@ func supervise(ctx context.Context, parts []part, log *slog.Logger) error {
 		}
 		return fmt.Errorf("%s died: %w", p.name, perr)
 	}
+}
+
+// metricsLine is where the banner says metrics are.
+func metricsLine(addr string) string {
+	if addr == "" {
+		return "off (--metrics-addr)"
+	}
+	return "http://" + addr + "/metrics"
 }

@@ -62,7 +62,8 @@ func startDev(t *testing.T) (dataDir string, out *syncBuffer, cancel context.Can
 	}
 	web := freeAddr(t)
 	args := []string{"--config", cfg, "--data-dir", dataDir, "--sandbox-addr", freeAddr(t),
-		"--smtp-addr", freeAddr(t), "--web-addr", web, "--web-base-url", "http://" + web, "--database-url", ""}
+		"--smtp-addr", freeAddr(t), "--web-addr", web, "--web-base-url", "http://" + web, "--database-url", "",
+		"--metrics-addr", freeAddr(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	out = &syncBuffer{}
 	errc := make(chan error, 1)

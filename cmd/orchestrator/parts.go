@@ -13,12 +13,14 @@ import (
 
 	tclient "go.temporal.io/sdk/client"
 
+	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes"
 	"github.com/execution-orchestrator/orchestrator/proof"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
+	"github.com/execution-orchestrator/orchestrator/telemetry"
 	"github.com/execution-orchestrator/orchestrator/web"
 	"github.com/execution-orchestrator/orchestrator/worker"
 )
@@ -67,8 +69,14 @@ func background(ctx context.Context, name string, fn func(context.Context) error
 		}}
 }
 
-func startWorker(ctx context.Context, c tclient.Client, s *settings, log *slog.Logger) (part, error) {
-	w, err := worker.New(ctx, c, workerConfig(s, log))
+// startWorker starts the worker on c; metrics, when not nil, is the
+// pipeline c was dialed with, served at --metrics-addr.
+func startWorker(ctx context.Context, c tclient.Client, s *settings, metrics *telemetry.Metrics, log *slog.Logger) (part, error) {
+	cfg := workerConfig(s, log)
+	if metrics != nil {
+		cfg.Metrics, cfg.MetricsAddr = metrics, s.metricsAddr
+	}
+	w, err := worker.New(ctx, c, cfg)
 	if err != nil {
 		return part{}, err
 	}
@@ -77,6 +85,9 @@ func startWorker(ctx context.Context, c tclient.Client, s *settings, log *slog.L
 		return part{}, fmt.Errorf("start worker: %w", err)
 	}
 	log.Info("worker polling", "taskQueue", w.TaskQueue())
+	if addr := w.MetricsAddr(); addr != "" {
+		log.Info("metrics for Prometheus", "url", "http://"+addr+"/metrics")
+	}
 	return background(ctx, "worker", func(ctx context.Context) error {
 		<-ctx.Done()
 		w.Close() // waits for in-flight tasks up to the worker's stop timeout
@@ -167,17 +178,48 @@ func waitForPart(ctx context.Context, p part, log *slog.Logger) error {
 }
 
 func runWorker(ctx context.Context, args []string, log *slog.Logger) error {
-	s, err := parseSettings("worker", args, nil)
+	s, err := parseSettings("worker", args, (*settings).metricsFlags)
 	if err != nil {
 		return err
 	}
-	return withClient(ctx, log, func(c tclient.Client) error {
-		p, err := startWorker(ctx, c, s, log)
-		if err != nil {
-			return err
+	metrics, stop, err := openMetrics(s, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	var opts []client.DialOption
+	if metrics != nil {
+		opts = append(opts, client.WithMetrics(metrics.TemporalHandler()))
+	}
+	c, err := client.Dial(ctx, log, opts...)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	p, err := startWorker(ctx, c, s, metrics, log)
+	if err != nil {
+		return err
+	}
+	return waitForPart(ctx, p, log)
+}
+
+// openMetrics builds the metrics pipeline when --metrics-addr asks for one
+// (nil otherwise) and returns what shuts it down.
+func openMetrics(s *settings, log *slog.Logger) (*telemetry.Metrics, func(), error) {
+	if s.metricsAddr == "" {
+		return nil, func() {}, nil
+	}
+	m, err := telemetry.NewMetrics(log.With("part", "metrics"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := m.Shutdown(ctx); err != nil {
+			log.Warn("stop metrics", "error", err)
 		}
-		return waitForPart(ctx, p, log)
-	})
+	}, nil
 }
 
 func runSandbox(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {

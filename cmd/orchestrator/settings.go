@@ -29,6 +29,7 @@ type settings struct {
 	webBaseURL       string
 	financeOpsEmail  string
 	detectorInterval time.Duration
+	metricsAddr      string
 	sandboxAddr      string
 	settleAfter      time.Duration
 	faults           map[string]sandbox.Fault
@@ -77,6 +78,21 @@ func (s *settings) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.webBaseURL, "web-base-url", envOr("ORCH_WEB_BASE_URL", "http://127.0.0.1:8080"), "URL approvers open, used in emailed links (env ORCH_WEB_BASE_URL)")
 	fs.StringVar(&s.financeOpsEmail, "finance-ops-email", envOr("ORCH_FINANCE_OPS_EMAIL", "finance-ops@orchestrator.example"), "where escalations are emailed (env ORCH_FINANCE_OPS_EMAIL)")
 	fs.DurationVar(&s.detectorInterval, "detector-interval", s.envDuration("ORCH_DETECTOR_INTERVAL", time.Hour), "how often the overdue-invoice detector runs (env ORCH_DETECTOR_INTERVAL)")
+}
+
+// metricsFlags adds where the worker serves Prometheus metrics.
+func (s *settings) metricsFlags(fs *flag.FlagSet) {
+	fs.StringVar(&s.metricsAddr, "metrics-addr", envOrEmpty("ORCH_METRICS_ADDR", "127.0.0.1:9464"),
+		`listen address of the worker's Prometheus /metrics; "" turns it off (env ORCH_METRICS_ADDR)`)
+}
+
+// envOrEmpty is envOr where a variable set to "" counts, so
+// ORCH_METRICS_ADDR= turns a default-on listener off.
+func envOrEmpty(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
 }
 
 // sandboxFlags adds the flags of a locally started sandbox.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +19,8 @@ import (
 
 // `orchestrator worker` finds its Temporal server through Temporal's
 // environment configuration (TEMPORAL_ADDRESS here), pays a seeded invoice,
-// and stops cleanly when its context ends (what SIGTERM does).
+// serves its metrics at --metrics-addr, and stops cleanly when its context
+// ends (what SIGTERM does).
 func TestWorkerCommandUsesEnvConfig(t *testing.T) {
 	cli, err := devserver.FindCLI()
 	if err != nil {
@@ -39,11 +42,13 @@ func TestWorkerCommandUsesEnvConfig(t *testing.T) {
 
 	t.Setenv("TEMPORAL_ADDRESS", srv.FrontendHostPort())
 	t.Setenv("TEMPORAL_NAMESPACE", "default")
+	metricsAddr := freeAddr(t)
 	workerCtx, stopWorker := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		done <- run(workerCtx, []string{"worker", "--sandbox-url", sb.HTTPURL(), "--smtp-addr", sb.SMTPAddr(),
-			"--data-dir", t.TempDir(), "--database-url", "", "--web-base-url", "http://127.0.0.1:8080"},
+			"--data-dir", t.TempDir(), "--database-url", "", "--web-base-url", "http://127.0.0.1:8080",
+			"--metrics-addr", metricsAddr},
 			io.Discard, slog.New(slog.DiscardHandler))
 	}()
 
@@ -55,6 +60,34 @@ func TestWorkerCommandUsesEnvConfig(t *testing.T) {
 	var res vendorpayment.VendorPaymentResult
 	if err := wf.Get(ctx, &res); err != nil || res.Outcome != vendorpayment.OutcomePaid {
 		t.Fatalf("result %+v, %v", res, err)
+	}
+	// The SDK counts a completed workflow after its last task is answered,
+	// which can be just after the client sees the result: scrape until the
+	// series are there, as Prometheus would on its next pass.
+	var missing []string
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatalf("GET /metrics: %v", err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /metrics: %s, %v", resp.Status, err)
+		}
+		missing = missing[:0]
+		for _, want := range []string{`eo_payments_verified_total{`, `eo_actions_completed_total{`, `temporal_workflow_completed_total{`} {
+			if !strings.Contains(string(body), want) {
+				missing = append(missing, want)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, m := range missing {
+		t.Errorf("/metrics lacks %s", m)
 	}
 	stopWorker()
 	select {

@@ -16,6 +16,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
 	"github.com/execution-orchestrator/orchestrator/gate"
+	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/proof"
 	"github.com/execution-orchestrator/orchestrator/totp"
 )
@@ -289,7 +290,26 @@ func (a *Activities) admit(ctx context.Context, pay action.Payment, digest strin
 		return d, temporal.NewNonRetryableApplicationError("gate: "+err.Error(), ErrTypeGateUndecidable, nil)
 	}
 	a.log().InfoContext(ctx, "gate decision", "workflowId", wfID, "kind", pay.Kind, "target", target, "decision", d.String())
+	recordDenial(ctx, d)
 	return d, nil
+}
+
+// recordDenial counts a deny once per reason, by policy id (a closed set:
+// the policy files' @id). Recorded where the gate decided, in the activity,
+// through the worker's handler; outside an activity (direct calls in
+// tests) there is none.
+func recordDenial(ctx context.Context, d gate.Decision) {
+	if d.Permit || !activity.IsActivity(ctx) {
+		return
+	}
+	h := activity.GetMetricsHandler(ctx)
+	for _, r := range d.Reasons {
+		process.RecordGateDenial(h, r.PolicyID, r.Approval != "")
+	}
+	if len(d.Errors) > 0 {
+		// A rule that failed to evaluate denies too; its text is no label.
+		process.RecordGateDenial(h, "evaluation_error", false)
+	}
 }
 
 // requesterEntity is the Cedar principal for a requester: an agent, a

@@ -63,6 +63,9 @@ type run struct {
 	// changeStrictApprovals, changeProvenApprovals); fixed at the start.
 	rules approvals.Rules
 	ap    *approvals.Waiter
+	// escalated: finance operations were asked to take over, so the
+	// action did not complete without people.
+	escalated bool
 }
 
 // changeStrictApprovals versions the stricter approval rules: identities
@@ -106,6 +109,7 @@ func (w *VendorPayment) Run(ctx workflow.Context, in VendorPaymentInput) (Vendor
 		},
 		Stage:             func() string { return r.st.Stage },
 		UpdateDescription: "Approve or reject the payment action awaiting a decision",
+		Process:           ProcessName,
 	})
 	if err != nil {
 		return VendorPaymentResult{}, err
@@ -335,7 +339,7 @@ func (r *run) checkGate(ctx workflow.Context, pay action.Payment, digest string)
 	if err := r.exec(ctx, r.cfg.Read, ActivityEvaluateGate, req, &d); err != nil {
 		// A gate that cannot decide fails closed, and people are told.
 		reason := "gate: " + process.FailureMessage(err)
-		suffix := r.escalate(ctx, r.in.InvoiceID, "", "Payment gate could not decide for invoice "+r.in.InvoiceID, reason+"\nNothing was paid.")
+		suffix := r.escalate(ctx, process.ExceptionGateUndecidable, r.in.InvoiceID, "", "Payment gate could not decide for invoice "+r.in.InvoiceID, reason+"\nNothing was paid.")
 		res := r.failed(reason + suffix)
 		return d, &res
 	}
@@ -461,15 +465,20 @@ func (r *run) release(ctx workflow.Context, inv erp.Invoice, vendor erp.Vendor, 
 	if err := r.exec(ctx, r.cfg.Release, ActivityReleasePayment, req, &released); err != nil {
 		reason := "release payment: " + process.FailureMessage(err)
 		body := reason + "\nThe release may or may not have reached treasury; check idempotency key " + req.IdempotencyKey + "."
+		why := process.ExceptionReleaseFailed
 		if process.HasErrorType(err, ErrTypeAlreadyPaid) {
 			body = reason + "\nThis run released nothing. Reconcile the existing payment with the invoice before paying it again."
+			why = process.ExceptionAlreadyPaid
+		} else if process.HasErrorType(err, ErrTypeGateDenied) {
+			why = process.ExceptionReleaseDenied
 		}
-		suffix := r.escalate(ctx, inv.ID, "", "Payment release failed for invoice "+inv.ID, body)
+		suffix := r.escalate(ctx, why, inv.ID, "", "Payment release failed for invoice "+inv.ID, body)
 		res := r.failed(reason + suffix)
 		res.ActionDigest = digest
 		return res, nil
 	}
 	r.st.PaymentID = released.ID
+	process.RecordPaymentReleased(workflow.GetMetricsHandler(ctx), ProcessName)
 
 	r.setStage(ctx, StageVerifying, fmt.Sprintf("Waiting for treasury to settle payment `%s`", released.ID))
 	var settled treasury.Payment
@@ -477,8 +486,9 @@ func (r *run) release(ctx workflow.Context, inv erp.Invoice, vendor erp.Vendor, 
 		// Money may still move, so the invoice stays open and people take
 		// over; the workflow does not claim success it has not seen.
 		detail := process.FailureMessage(err)
+		process.RecordVerificationFailure(workflow.GetMetricsHandler(ctx), ProcessName, process.VerificationSettlement)
 		r.note(ctx, inv.ID, fmt.Sprintf("Payment %s released but not settled (%s). Escalated to finance operations; invoice left open.", released.ID, detail))
-		suffix := r.escalate(ctx, inv.ID, released.ID, "Payment "+released.ID+" not settled",
+		suffix := r.escalate(ctx, process.ExceptionNotSettled, inv.ID, released.ID, "Payment "+released.ID+" not settled",
 			fmt.Sprintf("Payment %s for invoice %s (%s) was released but treasury did not report it settled: %s.",
 				released.ID, inv.ID, formatMoney(pay.AmountMinor, pay.Currency), detail))
 		res := r.failed("payment not settled" + suffix)
@@ -490,6 +500,7 @@ func (r *run) release(ctx workflow.Context, inv erp.Invoice, vendor erp.Vendor, 
 		verifiedAt = settled.SettledAt.UTC()
 	}
 	r.st.VerifiedAt = &verifiedAt
+	process.RecordPaymentVerified(workflow.GetMetricsHandler(ctx), ProcessName)
 
 	r.setStage(ctx, StageNotifying, fmt.Sprintf("Emailing %s and confirming delivery", vendor.APContact.Email))
 	msgID := VendorMessageID(r.wfID, digest)
@@ -505,15 +516,16 @@ func (r *run) release(ctx workflow.Context, inv erp.Invoice, vendor erp.Vendor, 
 	r.setStage(ctx, StageRecording, fmt.Sprintf("Marking invoice **%s** paid in the ERP", inv.ID))
 	if err := r.exec(ctx, r.cfg.Release, ActivityMarkInvoicePaid, MarkPaidRequest{InvoiceID: inv.ID, PaymentReference: released.ID}, nil); err != nil {
 		reason := "mark invoice paid: " + process.FailureMessage(err)
-		suffix := r.escalate(ctx, inv.ID, released.ID, "Invoice "+inv.ID+" paid but not marked paid",
+		suffix := r.escalate(ctx, process.ExceptionNotMarkedPaid, inv.ID, released.ID, "Invoice "+inv.ID+" paid but not marked paid",
 			fmt.Sprintf("Payment %s settled at %s but the ERP invoice could not be marked paid: %s.", released.ID, verifiedAt.Format(time.RFC3339), reason))
 		res := r.failed(reason + suffix)
 		res.PaymentID, res.ActionDigest, res.VerifiedAt = released.ID, digest, &verifiedAt
 		return res, nil
 	}
 	if notifyErr != nil {
+		process.RecordVerificationFailure(workflow.GetMetricsHandler(ctx), ProcessName, process.VerificationDelivery)
 		r.note(ctx, inv.ID, fmt.Sprintf("Payment %s settled; vendor notification not confirmed (%v).", released.ID, notifyErr))
-		suffix := r.escalate(ctx, inv.ID, released.ID, "Vendor not notified of payment "+released.ID,
+		suffix := r.escalate(ctx, process.ExceptionVendorNotNotified, inv.ID, released.ID, "Vendor not notified of payment "+released.ID,
 			fmt.Sprintf("Payment %s for invoice %s settled and the invoice is marked paid, but the email to %s was not confirmed: %v.",
 				released.ID, inv.ID, vendor.APContact.Email, notifyErr))
 		res := r.failed("payment settled and invoice marked paid, but vendor notification not confirmed" + suffix)
@@ -600,7 +612,7 @@ func (r *run) cancelled(ctx workflow.Context, res VendorPaymentResult, cause err
 	}
 	if escalate {
 		// Escalate first, so the note and the reason say whether it worked.
-		suffix := r.escalateWith(dctx, opts(r.cfg.Notify), r.in.InvoiceID, r.st.PaymentID, "Payment workflow cancelled for invoice "+r.in.InvoiceID, note)
+		suffix := r.escalateWith(dctx, opts(r.cfg.Notify), process.ExceptionCancelledInFlight, r.in.InvoiceID, r.st.PaymentID, "Payment workflow cancelled for invoice "+r.in.InvoiceID, note)
 		reason += suffix
 		note += suffix
 	}
@@ -613,12 +625,17 @@ func (r *run) cancelled(ctx workflow.Context, res VendorPaymentResult, cause err
 }
 
 // escalate tells finance operations and returns the reason suffix saying so
-// (or that escalating failed too, so the outcome never overstates).
-func (r *run) escalate(ctx workflow.Context, invoiceID, paymentID, subject, body string) string {
-	return r.escalateWith(ctx, r.cfg.Notify, invoiceID, paymentID, subject, body)
+// (or that escalating failed too, so the outcome never overstates). why is
+// the exception's bounded reason (process.Exception*) for the metric.
+func (r *run) escalate(ctx workflow.Context, why, invoiceID, paymentID, subject, body string) string {
+	return r.escalateWith(ctx, r.cfg.Notify, why, invoiceID, paymentID, subject, body)
 }
 
-func (r *run) escalateWith(ctx workflow.Context, opts workflow.ActivityOptions, invoiceID, paymentID, subject, body string) string {
+func (r *run) escalateWith(ctx workflow.Context, opts workflow.ActivityOptions, why, invoiceID, paymentID, subject, body string) string {
+	// Counted whether or not the email goes out: the exception exists
+	// either way, and a failed escalation is the worse case to miss.
+	r.escalated = true
+	process.RecordException(workflow.GetMetricsHandler(ctx), ProcessName, why)
 	req := EscalationRequest{WorkflowID: r.wfID, InvoiceID: invoiceID, PaymentID: paymentID, Subject: subject, Body: body}
 	if err := r.exec(ctx, opts, ActivityEscalate, req, nil); err != nil {
 		r.logger.Error("Escalation to finance operations failed", "invoiceId", invoiceID, "error", err)
@@ -661,6 +678,8 @@ func (r *run) finish(ctx workflow.Context, res VendorPaymentResult) {
 		r.st.PaymentID = res.PaymentID
 	}
 	r.upsert(ctx, process.SAStage.ValueSet(StageDone), process.SAOutcome.ValueSet(res.Outcome))
+	// Autonomous: nobody was asked to approve and nobody had to take over.
+	process.RecordCompleted(workflow.GetMetricsHandler(ctx), ProcessName, res.Outcome, r.ap.Rounds == 0 && !r.escalated)
 	line := "**" + res.Outcome + "**"
 	if res.Reason != "" {
 		line += ": " + res.Reason

@@ -30,7 +30,16 @@ func testConfig() VendorPaymentConfig {
 // setup may register delayed callbacks (approvals) before the run.
 func runVP(t *testing.T, f *fakeActivities, in VendorPaymentInput, setup func(env *testsuite.TestWorkflowEnvironment)) (*testsuite.TestWorkflowEnvironment, VendorPaymentResult, error) {
 	t.Helper()
+	return runVPMetrics(t, f, in, nil, setup)
+}
+
+// runVPMetrics is runVP recording metrics with metrics (nil: none).
+func runVPMetrics(t *testing.T, f *fakeActivities, in VendorPaymentInput, metrics client.MetricsHandler, setup func(env *testsuite.TestWorkflowEnvironment)) (*testsuite.TestWorkflowEnvironment, VendorPaymentResult, error) {
+	t.Helper()
 	var suite testsuite.WorkflowTestSuite
+	if metrics != nil {
+		suite.SetMetricsHandler(metrics)
+	}
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(testStart)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: testWorkflowID})

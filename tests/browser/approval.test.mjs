@@ -32,7 +32,8 @@ const comment = `Checked vendor bank details (browser test ${process.pid})`;
 
 test('approver signs in, finds the payment in the inbox and approves it', { timeout: 90_000 }, async (t) => {
   const profile = await mkdtemp(join(tmpdir(), 'eo-chromium-'));
-  t.after(() => rm(profile, { recursive: true, force: true }));
+  // Chromium may still be writing its profile as it exits: retry the removal.
+  t.after(() => rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
   // A persistent context is how Playwright takes an explicit, throw-away
   // user-data-dir; everything that could reach the network is switched off.
   const context = await chromium.launchPersistentContext(profile, {

@@ -37,7 +37,8 @@ const comment = `Checked in the Temporal UI (browser test ${process.pid})`;
 
 test('approver sends the approval Signal with a one-time code from the Temporal UI', { timeout: 120_000 }, async (t) => {
   const profile = await mkdtemp(join(tmpdir(), 'eo-chromium-'));
-  t.after(() => rm(profile, { recursive: true, force: true }));
+  // Chromium may still be writing its profile as it exits: retry the removal.
+  t.after(() => rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath,
     headless: true,

@@ -21,6 +21,7 @@ import (
 
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
+	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
@@ -201,6 +202,11 @@ func fastRetries(c *worker.Config) {
 		o.RetryPolicy = &rp
 	}
 	c.Tuning = map[string]any{vendorpayment.ProcessName: cfg}
+	// The breaker's pause shrinks with the retry intervals: at its 30 s
+	// default an unlucky run of faults keeps it open through every
+	// (shortened) retry of a gated release, which reads the ERP and
+	// treasury several times per attempt.
+	c.HTTPOptions = []httpx.Option{httpx.WithBreaker(httpx.DefaultBreakerFailures, time.Second)}
 }
 
 func TestVendorPaymentBusinessOutcomes(t *testing.T) {

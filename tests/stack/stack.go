@@ -61,6 +61,10 @@ type Options struct {
 	// UI starts the dev server with the Temporal Web UI on a free port
 	// (Stack.UIURL) and waits until it answers. Off by default (headless).
 	UI bool
+	// Metrics gives the Temporal client a metrics pipeline and has the
+	// worker serve it on a free port (Stack.MetricsURL), as
+	// `orchestrator worker --metrics-addr` does.
+	Metrics bool
 }
 
 // OIDCPassword is maria's password at the stack's OpenID provider.
@@ -93,6 +97,9 @@ type Stack struct {
 	// UIURL is the Temporal Web UI, e.g. http://127.0.0.1:41234; empty
 	// unless Options.UI.
 	UIURL string
+	// MetricsURL is the worker's Prometheus endpoint, e.g.
+	// http://127.0.0.1:41235/metrics; empty unless Options.Metrics.
+	MetricsURL string
 }
 
 // Start brings the stack up or fails the test.
@@ -132,14 +139,23 @@ func Start(t testing.TB, opts Options) *Stack {
 		}
 		uiURL = "http://127.0.0.1:" + uiPort
 	}
+	clientOpts := &tclient.Options{Namespace: "default",
+		Logger:       sdklog.NewStructuredLogger(logger),
+		Interceptors: []interceptor.ClientInterceptor{tracing}}
+	var metrics *telemetry.Metrics
+	if opts.Metrics {
+		if metrics, err = telemetry.NewMetrics(logger.With("part", "metrics")); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = metrics.Shutdown(context.Background()) })
+		clientOpts.MetricsHandler = metrics.TemporalHandler()
+	}
 	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath: cli, EnableUI: opts.UI, UIPort: uiPort,
-		ClientOptions: &tclient.Options{Namespace: "default",
-			Logger:       sdklog.NewStructuredLogger(logger),
-			Interceptors: []interceptor.ClientInterceptor{tracing}},
-		ExtraArgs: devCfg.NamespaceArgs(),
-		LogLevel:  "error",
-		Stdout:    io.Discard, Stderr: logs,
+		ClientOptions: clientOpts,
+		ExtraArgs:     devCfg.NamespaceArgs(),
+		LogLevel:      "error",
+		Stdout:        io.Discard, Stderr: logs,
 	})
 	if err != nil {
 		t.Fatalf("start Temporal dev server: %v", err)
@@ -227,6 +243,10 @@ func Start(t testing.TB, opts Options) *Stack {
 		Directory: directory, Links: links, Logger: logger.With("part", "worker"),
 		KeysDir: keysDir, PolicyDir: policyDir, Codes: codes,
 	}
+	if metrics != nil {
+		// Port 0: the listener picks a free port, no race with other tests.
+		wcfg.Metrics, wcfg.MetricsAddr = metrics, "127.0.0.1:0"
+	}
 	if opts.Worker != nil {
 		opts.Worker(&wcfg)
 	}
@@ -238,8 +258,12 @@ func Start(t testing.TB, opts Options) *Stack {
 		t.Fatalf("start worker: %v", err)
 	}
 	t.Cleanup(w.Close)
+	var metricsURL string
+	if addr := w.MetricsAddr(); addr != "" {
+		metricsURL = "http://" + addr + "/metrics"
+	}
 
-	return &Stack{Temporal: srv.Client(), Address: srv.FrontendHostPort(), Sandbox: sb, Links: links, Dir: directory, WebURL: hs.URL, Logger: logger,
+	return &Stack{MetricsURL: metricsURL, Temporal: srv.Client(), Address: srv.FrontendHostPort(), Sandbox: sb, Links: links, Dir: directory, WebURL: hs.URL, Logger: logger,
 		PolicyDir: policyDir, KeysDir: keysDir, Web: webKey, Codes: codes, OIDC: provider, UIURL: uiURL}
 }
 
