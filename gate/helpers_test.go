@@ -1,18 +1,18 @@
 package gate
 
 import (
-	"bytes"
 	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/execution-orchestrator/orchestrator/internal/testlog"
 )
 
 // decisionTime is the injected clock of every test: a Monday, 10:00 UTC.
@@ -121,24 +121,6 @@ func (c *countingFS) ReadFile(name string) ([]byte, error) {
 	return fs.ReadFile(c.fsys, name)
 }
 
-// logBuffer collects log output from concurrent Decides.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func testLogger(b *logBuffer) *slog.Logger {
+func testLogger(b *testlog.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

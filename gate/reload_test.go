@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/execution-orchestrator/orchestrator/internal/testlog"
 )
 
 // brokenPolicy has a syntax error (a missing comma) on line 7.
@@ -41,7 +43,7 @@ func TestHotReload(t *testing.T) {
 	for _, fresh := range []bool{true, false} {
 		t.Run(fmt.Sprintf("fresh=%v", fresh), func(t *testing.T) {
 			dir := copyPolicies(t, !fresh)
-			var logs logBuffer
+			var logs testlog.Buffer
 			e, err := Open(DirSource(dir), fixedClock, testLogger(&logs))
 			require.NoError(t, err)
 			ctx := context.Background()
@@ -103,7 +105,7 @@ func TestUnchangedFilesAreOnlyStatted(t *testing.T) {
 
 func TestRecentlyModifiedFilesAreRehashedNotReparsed(t *testing.T) {
 	dir := copyPolicies(t, false)
-	var logs logBuffer
+	var logs testlog.Buffer
 	e, err := Open(DirSource(dir), fixedClock, testLogger(&logs))
 	require.NoError(t, err)
 	hash := e.PolicySetHash()
@@ -129,7 +131,7 @@ func TestBrokenPolicyFailsClosed(t *testing.T) {
 
 	t.Run("on reload, and recovers", func(t *testing.T) {
 		dir := copyPolicies(t, false)
-		var logs logBuffer
+		var logs testlog.Buffer
 		e, err := Open(DirSource(dir), fixedClock, testLogger(&logs))
 		require.NoError(t, err)
 		good := e.PolicySetHash()

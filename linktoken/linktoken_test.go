@@ -3,7 +3,6 @@ package linktoken
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -37,21 +36,15 @@ type backend struct {
 // backends returns SQLite always and PostgreSQL when DATABASE_URL is set,
 // each test in its own schema because packages share the database in parallel.
 func backends(t *testing.T) []backend {
-	open := func(postgres bool) func(*testing.T, func() time.Time) *Store {
-		return func(t *testing.T, now func() time.Time) *Store {
-			var dbURL string
-			if postgres {
-				dbURL = testdb.URL(t, "linktoken_test")
-			}
-			s, err := Open(context.Background(), dbURL, filepath.Join(t.TempDir(), "tokens.db"), now)
+	var b []backend
+	for _, e := range testdb.Engines("linktoken_test") {
+		b = append(b, backend{name: e.Name, open: func(t *testing.T, now func() time.Time) *Store {
+			dbURL, path := e.Locate(t, "tokens.db")
+			s, err := Open(context.Background(), dbURL, path, now)
 			require.NoError(t, err)
 			t.Cleanup(func() { s.Close() })
 			return s
-		}
-	}
-	b := []backend{{name: "sqlite", open: open(false)}}
-	if os.Getenv("DATABASE_URL") != "" {
-		b = append(b, backend{name: "postgres", open: open(true)})
+		}})
 	}
 	return b
 }

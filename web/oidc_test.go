@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/execution-orchestrator/orchestrator/internal/testlog"
 	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/web/oidctest"
 )
@@ -46,19 +45,6 @@ var testUsers = []oidctest.User{
 	{Username: "chen-unverified", Password: testPassword, Email: "chen@example.com", EmailVerified: false},
 }
 
-// lockedBuffer collects the app's logs across handler goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 type oidcHarness struct {
 	t    *testing.T
 	app  *httptest.Server
@@ -71,7 +57,7 @@ type oidcHarness struct {
 	fake                   *fakeWorkflows
 	srv                    *Server
 	skew                   atomic.Int64 // added to the app's clock
-	logs                   *lockedBuffer
+	logs                   *testlog.Buffer
 }
 
 func (h *oidcHarness) now() time.Time { return time.Now().Add(time.Duration(h.skew.Load())) }
@@ -82,7 +68,7 @@ func newOIDCHarness(t *testing.T, tls bool) *oidcHarness {
 	t.Helper()
 	dir, err := policy.DefaultDirectory()
 	require.NoError(t, err)
-	h := &oidcHarness{t: t, fake: newFake(), logs: &lockedBuffer{}, app: httptest.NewUnstartedServer(nil)}
+	h := &oidcHarness{t: t, fake: newFake(), logs: &testlog.Buffer{}, app: httptest.NewUnstartedServer(nil)}
 	scheme := "http"
 	if tls {
 		scheme = "https"

@@ -9,10 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/execution-orchestrator/orchestrator/internal/testlog"
 	"github.com/execution-orchestrator/orchestrator/web"
 )
 
@@ -28,22 +28,9 @@ func freeAddr(t *testing.T) string {
 
 func port(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 
-// syncBuffer is an io.Writer safe for the dev command's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // startDev runs `orchestrator dev` in-process on free ports and a temporary
 // data folder, and waits for its "is up" banner.
-func startDev(t *testing.T) (dataDir string, out *syncBuffer, cancel context.CancelFunc, done <-chan error) {
+func startDev(t *testing.T) (dataDir string, out *testlog.Buffer, cancel context.CancelFunc, done <-chan error) {
 	t.Helper()
 	if _, err := os.Stat("../../bin/temporal"); err != nil && os.Getenv("TEMPORAL_CLI") == "" {
 		t.Fatal("bin/temporal missing: run make test")
@@ -65,7 +52,7 @@ func startDev(t *testing.T) (dataDir string, out *syncBuffer, cancel context.Can
 		"--smtp-addr", freeAddr(t), "--web-addr", web, "--web-base-url", "http://" + web, "--database-url", "",
 		"--metrics-addr", freeAddr(t)}
 	ctx, cancel := context.WithCancel(context.Background())
-	out = &syncBuffer{}
+	out = &testlog.Buffer{}
 	errc := make(chan error, 1)
 	go func() {
 		errc <- run(ctx, append([]string{"dev"}, args...), out, slog.New(slog.NewTextHandler(out, nil)))

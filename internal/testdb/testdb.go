@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"path/filepath"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -45,4 +46,31 @@ func URL(t testing.TB, prefix string) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// Engine is one database a store's tests run on: SQLite always, PostgreSQL
+// too when DATABASE_URL is set.
+type Engine struct {
+	Name     string
+	postgres bool
+	prefix   string
+}
+
+// Engines lists the engines to test on; prefix names the PostgreSQL schemas.
+func Engines(prefix string) []Engine {
+	e := []Engine{{Name: "sqlite", prefix: prefix}}
+	if os.Getenv("DATABASE_URL") != "" {
+		e = append(e, Engine{Name: "postgres", postgres: true, prefix: prefix})
+	}
+	return e
+}
+
+// Locate returns where a store under test opens: a fresh PostgreSQL schema's
+// URL, or "" and a fresh SQLite file in t.TempDir().
+func (e Engine) Locate(t testing.TB, file string) (databaseURL, sqlitePath string) {
+	t.Helper()
+	if e.postgres {
+		return URL(t, e.prefix), ""
+	}
+	return "", filepath.Join(t.TempDir(), file)
 }

@@ -12,52 +12,16 @@
 // until the workflow reports that outcome — against a real stack).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-
-function env(name) {
-  const v = process.env[name];
-  if (!v) throw new Error(`environment variable ${name} is required`);
-  return v;
-}
+import { env, open } from './chromium.mjs';
 
 const webURL = env('WEB_URL').replace(/\/+$/, '');
 const workflowID = env('WORKFLOW_ID');
 const approver = env('APPROVER');
 const invoiceID = process.env.INVOICE_ID || workflowID.replace(/^vendor-payment-/, '');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const comment = `Checked vendor bank details (browser test ${process.pid})`;
 
 test('approver signs in, finds the payment in the inbox and approves it', { timeout: 90_000 }, async (t) => {
-  const profile = await mkdtemp(join(tmpdir(), 'eo-chromium-'));
-  // Chromium may still be writing its profile as it exits: retry the removal.
-  t.after(() => rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
-  // A persistent context is how Playwright takes an explicit, throw-away
-  // user-data-dir; everything that could reach the network is switched off.
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-default-apps',
-      '--disable-extensions',
-    ],
-  });
-  t.after(() => context.close());
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(15_000);
-  const shot = async (name) => {
-    if (process.env.ARTIFACTS_DIR) {
-      await page.screenshot({ path: join(process.env.ARTIFACTS_DIR, `${name}.png`), fullPage: true }).catch(() => {});
-    }
-  };
+  const { page, shot } = await open(t);
 
   try {
     // 1. Person picker.

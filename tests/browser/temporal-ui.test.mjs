@@ -16,52 +16,17 @@
 // with that outcome).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-
-function env(name) {
-  const v = process.env[name];
-  if (!v) throw new Error(`environment variable ${name} is required`);
-  return v;
-}
+import { env, open } from './chromium.mjs';
 
 const uiURL = env('UI_URL').replace(/\/+$/, '');
 const workflowID = env('WORKFLOW_ID');
 const approver = env('APPROVER');
 const codeURL = env('CODE_URL');
 const namespace = process.env.NAMESPACE || 'default';
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const comment = `Checked in the Temporal UI (browser test ${process.pid})`;
 
 test('approver sends the approval Signal with a one-time code from the Temporal UI', { timeout: 120_000 }, async (t) => {
-  const profile = await mkdtemp(join(tmpdir(), 'eo-chromium-'));
-  // Chromium may still be writing its profile as it exits: retry the removal.
-  t.after(() => rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    viewport: { width: 1400, height: 1000 },
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-default-apps',
-      '--disable-extensions',
-    ],
-  });
-  t.after(() => context.close());
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(20_000);
-  const shot = async (name) => {
-    if (process.env.ARTIFACTS_DIR) {
-      await page.screenshot({ path: join(process.env.ARTIFACTS_DIR, `temporal-ui-${name}.png`), fullPage: true }).catch(() => {});
-    }
-  };
+  const { page, shot } = await open(t, { viewport: { width: 1400, height: 1000 }, timeout: 20_000, prefix: 'temporal-ui-' });
   const workflowURL = `${uiURL}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowID)}`;
 
   // Runs the "approvals" query on the Queries tab and returns its answer.

@@ -5,7 +5,6 @@
 package stack
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +26,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/devserver"
 	"github.com/execution-orchestrator/orchestrator/internal/testdb"
+	"github.com/execution-orchestrator/orchestrator/internal/testlog"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/process"
@@ -107,7 +106,7 @@ func Start(t testing.TB, opts Options) *Stack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{} // printed only if the test fails
 	// Registered first, so it runs last, after every part has stopped.
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -331,25 +330,6 @@ func copyPolicies(src, dst string, window bool) error {
 
 // SandboxURL is a sandbox API address for path.
 func (s *Stack) SandboxURL(path string) string { return s.Sandbox.HTTPURL() + path }
-
-// logBuffer keeps the stack's logs; they are printed only if the test fails
-// (t.Log from goroutines that outlive the test would panic).
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // PersonKey gives person a signing key of their own and lists its public
 // half in the trusted keys (as a directory entry would), like
