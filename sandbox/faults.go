@@ -27,6 +27,13 @@ const (
 	EndpointMailList        = "mail.listMessages"
 	EndpointMailGet         = "mail.getMessage"
 	EndpointMailSMTP        = "mail.smtp"
+
+	EndpointDeployTargets     = "deploy.listTargets"
+	EndpointDeployArtifactGet = "deploy.getArtifact"
+	EndpointDeployArtifactPut = "deploy.pushArtifact"
+	EndpointDeployRelease     = "deploy.createRelease"
+	EndpointDeployGet         = "deploy.getRelease"
+	EndpointDeployList        = "deploy.listReleases"
 )
 
 // Fault makes an endpoint slow or failing. An injected failure is a 503 (451

@@ -138,9 +138,16 @@ func (s *Server) routeTable() []route {
 		{"GET /treasury/payments/{id}", EndpointTreasuryGet, s.getPayment},
 		{"GET /mail/messages", EndpointMailList, s.listMail},
 		{"GET /mail/messages/{messageId}", EndpointMailGet, s.getMail},
+		{"GET /deploy/targets", EndpointDeployTargets, s.listTargets},
+		{"GET /deploy/artifacts/{service}/{version}", EndpointDeployArtifactGet, s.getArtifact},
+		{"PUT /deploy/artifacts/{service}/{version}", EndpointDeployArtifactPut, s.putArtifact},
+		{"POST /deploy/releases", EndpointDeployRelease, s.createRelease},
+		{"GET /deploy/releases", EndpointDeployList, s.listReleases},
+		{"GET /deploy/releases/{id}", EndpointDeployGet, s.getRelease},
 		{"GET /admin/faults", "", s.getFaults},
 		{"PUT /admin/faults", "", s.putFaults},
 		{"POST /admin/reset", "", s.postReset},
+		{"POST /admin/deploy/releases/{id}/unhealthy", "", s.postUnhealthy},
 	}
 }
 
@@ -443,20 +450,23 @@ func (s *Server) putSchedule(w http.ResponseWriter, r *http.Request) {
 
 // --- Treasury ---
 
-// requestHash identifies a payment request by content: the struct is
-// re-encoded, so field order and whitespace in the body do not matter.
-func requestHash(p treasury.PaymentRequest) string {
-	raw, _ := json.Marshal(p) // a struct of strings and ints always encodes
+// contentHash identifies a request by content: the struct is re-encoded,
+// so field order and whitespace in the body do not matter.
+func contentHash(v any) string {
+	raw, _ := json.Marshal(v) // our request structs of strings and ints always encode
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])
 }
 
-// paymentID derives the id from the idempotency key so that the same key
-// can only ever name one payment.
-func paymentID(key string) string {
-	sum := sha256.Sum256([]byte("payment:" + key))
-	return "PAY-" + strings.ToUpper(hex.EncodeToString(sum[:8]))
+// derivedID derives an id from an idempotency key so that the same key can
+// only ever name one record of its kind (ns).
+func derivedID(prefix, ns, key string) string {
+	sum := sha256.Sum256([]byte(ns + ":" + key))
+	return prefix + strings.ToUpper(hex.EncodeToString(sum[:8]))
 }
+
+func requestHash(p treasury.PaymentRequest) string { return contentHash(p) }
+func paymentID(key string) string                  { return derivedID("PAY-", "payment", key) }
 
 // settle reports the status as of now: a payment settles SettleAfter after
 // its release. Computing it on read needs no background job.

@@ -2,9 +2,12 @@ package sandbox
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
+	"github.com/execution-orchestrator/orchestrator/connectors/deploy"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 )
 
@@ -31,6 +34,36 @@ const (
 	VendorInitech  = "V-300"
 	VendorUmbrella = "V-400"
 )
+
+// Seed artifacts in the deployment registry: services and their versions.
+const (
+	ServiceCheckout    = "checkout"
+	CheckoutVersionOld = "1.4.0"
+	CheckoutVersionNew = "1.5.0"
+	ServiceSearch      = "search"
+	SearchVersion      = "2.0.1"
+)
+
+// SeedDigest is the digest the seed registry holds for service at version:
+// "sha256:" and the hex SHA-256 of "<service>-<version>". Fixed, so tests and
+// demos can approve a release by digest without asking the registry.
+func SeedDigest(service, version string) string {
+	sum := sha256.Sum256([]byte(service + "-" + version))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// SeedArtifacts returns the demo registry, pushed at pushedAt.
+func SeedArtifacts(pushedAt time.Time) []deploy.Artifact {
+	var out []deploy.Artifact
+	for _, sv := range [][2]string{
+		{ServiceCheckout, CheckoutVersionOld},
+		{ServiceCheckout, CheckoutVersionNew},
+		{ServiceSearch, SearchVersion},
+	} {
+		out = append(out, deploy.Artifact{Service: sv[0], Version: sv[1], Digest: SeedDigest(sv[0], sv[1]), PushedAt: pushedAt.UTC()})
+	}
+	return out
+}
 
 // SeedVendors returns the demo vendors.
 func SeedVendors() []erp.Vendor {
@@ -102,6 +135,36 @@ func (s *Server) seed(ctx context.Context) error {
 		if err := s.store.putSchedule(ctx, e); err != nil {
 			return fmt.Errorf("seed: %w", err)
 		}
+	}
+	return s.seedArtifacts(ctx)
+}
+
+func (s *Server) seedArtifacts(ctx context.Context) error {
+	for _, a := range SeedArtifacts(s.now()) {
+		if _, err := s.store.putArtifact(ctx, a); err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+	}
+	return nil
+}
+
+// seedIfEmpty seeds an empty store. A store written before the deployment
+// system existed is not empty yet has no registry; it gets the seed artifacts
+// alone, so deployment demos work on it without a reset wiping its history.
+func (s *Server) seedIfEmpty(ctx context.Context) error {
+	empty, err := s.store.empty(ctx)
+	if err != nil {
+		return err
+	}
+	if empty {
+		return s.seed(ctx)
+	}
+	noArtifacts, err := s.store.noArtifacts(ctx)
+	if err != nil {
+		return err
+	}
+	if noArtifacts {
+		return s.seedArtifacts(ctx)
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 // Package sandbox is one local HTTP + SMTP service standing in for the SaaS
 // systems ExecutionOrchestrator acts on: an ERP (vendors, invoices, approved
-// payment schedule), a treasury (payment releases with idempotency keys) and
-// a mail system (a real SMTP server with an HTTP read API). It supports fault
+// payment schedule), a treasury (payment releases with idempotency keys), a
+// mail system (a real SMTP server with an HTTP read API) and a deployment
+// system (an artifact registry and releases to staging and production). It
+// supports fault
 // injection so that retries, timeouts and idempotency can be exercised.
 // The HTTP API is documented in openapi.yaml.
 package sandbox
@@ -23,6 +25,9 @@ import (
 // DefaultSettleAfter is how long a released payment takes to settle.
 const DefaultSettleAfter = 2 * time.Second
 
+// DefaultDeployHealthyAfter is how long a release takes to roll out.
+const DefaultDeployHealthyAfter = time.Second
+
 // Config configures the sandbox.
 type Config struct {
 	HTTPAddr string // e.g. "127.0.0.1:8090"; "127.0.0.1:0" picks a free port
@@ -33,11 +38,14 @@ type Config struct {
 	DatabaseURL string
 	SQLitePath  string        // e.g. ".data/sandbox.db"
 	SettleAfter time.Duration // released -> settled after this; 0 => 2s; < 0 => never
-	Faults      map[string]Fault
-	Seed        bool             // seed demo data if the store is empty
-	Now         func() time.Time // nil => time.Now
-	Rand        func() float64   // fault dice in [0,1); nil => math/rand/v2
-	Logger      *slog.Logger
+	// DeployHealthyAfter: a release goes deploying -> healthy after this;
+	// 0 => 1s; < 0 => never.
+	DeployHealthyAfter time.Duration
+	Faults             map[string]Fault
+	Seed               bool             // seed demo data if the store is empty
+	Now                func() time.Time // nil => time.Now
+	Rand               func() float64   // fault dice in [0,1); nil => math/rand/v2
+	Logger             *slog.Logger
 }
 
 // Server is a running sandbox.
@@ -88,6 +96,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if s.cfg.SettleAfter == 0 {
 		s.cfg.SettleAfter = DefaultSettleAfter
 	}
+	if s.cfg.DeployHealthyAfter == 0 {
+		s.cfg.DeployHealthyAfter = DefaultDeployHealthyAfter
+	}
 	if err := s.SetFaults(cfg.Faults); err != nil {
 		return nil, fmt.Errorf("sandbox config: faults: %w", err)
 	}
@@ -97,11 +108,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.store = st
 	if cfg.Seed {
-		empty, err := st.empty(ctx)
-		if err == nil && empty {
-			err = s.seed(ctx)
-		}
-		if err != nil {
+		if err := s.seedIfEmpty(ctx); err != nil {
 			st.Close()
 			return nil, err
 		}
@@ -197,6 +204,10 @@ func (s *Server) Close() error {
 			s.smtpSrv.Close()
 			errs = append(errs, fmt.Errorf("shutdown smtp: %w", err))
 		}
+		// go-smtp closes only the listeners Serve has registered: on a Close
+		// right after Start, Serve may not have run yet and would then block
+		// on Accept forever. Closing twice is harmless.
+		_ = s.smtpLn.Close()
 		s.wg.Wait()
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))

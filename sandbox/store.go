@@ -15,6 +15,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver (pure Go)
 
+	"github.com/execution-orchestrator/orchestrator/connectors/deploy"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
@@ -126,9 +127,29 @@ var schema = []string{
 		subject TEXT NOT NULL,
 		body TEXT NOT NULL,
 		received_at TEXT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS sandbox_artifacts (
+		service TEXT NOT NULL,
+		version TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		pushed_at TEXT NOT NULL,
+		PRIMARY KEY (service, version))`,
+	`CREATE TABLE IF NOT EXISTS sandbox_releases (
+		id TEXT PRIMARY KEY,
+		idempotency_key TEXT NOT NULL UNIQUE,
+		request_hash TEXT NOT NULL,
+		target TEXT NOT NULL,
+		service TEXT NOT NULL,
+		version TEXT NOT NULL,
+		artifact_digest TEXT NOT NULL,
+		requested_by TEXT NOT NULL,
+		status TEXT NOT NULL,
+		detail TEXT NOT NULL DEFAULT '',
+		created_at TEXT NOT NULL,
+		seq BIGINT NOT NULL)`,
 }
 
-var tables = []string{"sandbox_vendors", "sandbox_invoices", "sandbox_invoice_notes", "sandbox_schedule", "sandbox_payments", "sandbox_mail"}
+var tables = []string{"sandbox_vendors", "sandbox_invoices", "sandbox_invoice_notes", "sandbox_schedule", "sandbox_payments", "sandbox_mail",
+	"sandbox_artifacts", "sandbox_releases"}
 
 func (s *store) migrate(ctx context.Context) error {
 	for _, stmt := range schema {
@@ -523,4 +544,185 @@ func containsFold(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// --- Deploy ---
+
+// errDigestMismatch: the registry does not hold the requested digest for the
+// version (another digest, or the version was never pushed).
+var errDigestMismatch = errors.New("artifact digest mismatch")
+
+// storeTime is fixed-width so that text order is time order; RFC3339Nano
+// drops trailing zeros and would sort "…:00.5Z" before "…:00Z".
+const storeTime = "2006-01-02T15:04:05.000000000Z"
+
+func formatStoreTime(t time.Time) string { return t.UTC().Format(storeTime) }
+
+// putArtifact points (service, version) at a.Digest. Pushing the digest it
+// already has changes nothing, so pushedAt says when the content last changed.
+func (s *store) putArtifact(ctx context.Context, a deploy.Artifact) (deploy.Artifact, error) {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO sandbox_artifacts (service, version, digest, pushed_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (service, version) DO UPDATE SET digest = excluded.digest, pushed_at = excluded.pushed_at
+		WHERE sandbox_artifacts.digest <> excluded.digest`),
+		a.Service, a.Version, a.Digest, formatStoreTime(a.PushedAt))
+	if err != nil {
+		return deploy.Artifact{}, fmt.Errorf("put artifact %s@%s: %w", a.Service, a.Version, err)
+	}
+	return s.getArtifact(ctx, a.Service, a.Version)
+}
+
+func (s *store) getArtifact(ctx context.Context, service, version string) (deploy.Artifact, error) {
+	a := deploy.Artifact{Service: service, Version: version}
+	var at string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT digest, pushed_at FROM sandbox_artifacts WHERE service = ? AND version = ?`), service, version).
+		Scan(&a.Digest, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return deploy.Artifact{}, errNotFound
+	}
+	if err != nil {
+		return deploy.Artifact{}, fmt.Errorf("get artifact %s@%s: %w", service, version, err)
+	}
+	if a.PushedAt, err = time.Parse(storeTime, at); err != nil {
+		return deploy.Artifact{}, fmt.Errorf("decode pushedAt of %s@%s: %w", service, version, err)
+	}
+	return a, nil
+}
+
+func (s *store) noArtifacts(ctx context.Context) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sandbox_artifacts`).Scan(&n); err != nil {
+		return false, fmt.Errorf("count artifacts: %w", err)
+	}
+	return n == 0, nil
+}
+
+// insertRelease stores r under its idempotency key unless the key is taken,
+// and only if the registry holds r.ArtifactDigest for the version: one
+// statement, so a push racing the release cannot slip between check and
+// insert. It returns the stored release, the request hash stored with it and
+// whether this call created it; errDigestMismatch when the key is free but
+// the digest is not what the registry holds.
+//
+// seq orders releases newest first even when the clock stands still. Two
+// concurrent PostgreSQL inserts may draw the same seq; the id breaks the tie.
+func (s *store) insertRelease(ctx context.Context, r deploy.Release, requestHash string) (deploy.Release, string, bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO sandbox_releases (id, idempotency_key, request_hash, target, service, version,
+			artifact_digest, requested_by, status, detail, created_at, seq)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, nx.next_seq
+		FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS next_seq FROM sandbox_releases) AS nx
+		WHERE EXISTS (SELECT 1 FROM sandbox_artifacts WHERE service = ? AND version = ? AND digest = ?)
+		ON CONFLICT DO NOTHING`),
+		r.ID, r.IdempotencyKey, requestHash, r.Target, r.Service, r.Version, r.ArtifactDigest, r.RequestedBy, r.Status,
+		formatStoreTime(r.CreatedAt), r.Service, r.Version, r.ArtifactDigest)
+	if err != nil {
+		return deploy.Release{}, "", false, fmt.Errorf("insert release %s: %w", r.IdempotencyKey, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return deploy.Release{}, "", false, fmt.Errorf("insert release %s: %w", r.IdempotencyKey, err)
+	}
+	stored, hash, err := s.releaseByKey(ctx, r.IdempotencyKey)
+	if errors.Is(err, errNotFound) {
+		return deploy.Release{}, "", false, errDigestMismatch
+	}
+	if err != nil {
+		return deploy.Release{}, "", false, err
+	}
+	return stored, hash, n == 1, nil
+}
+
+const releaseCols = `id, idempotency_key, target, service, version, artifact_digest, requested_by, status, detail, created_at`
+
+// scanRelease scans releaseCols, then any extra columns into extra.
+func scanRelease(r scanner, extra ...any) (deploy.Release, error) {
+	var (
+		rel deploy.Release
+		at  string
+	)
+	dest := append([]any{&rel.ID, &rel.IdempotencyKey, &rel.Target, &rel.Service, &rel.Version, &rel.ArtifactDigest,
+		&rel.RequestedBy, &rel.Status, &rel.Detail, &at}, extra...)
+	if err := r.Scan(dest...); err != nil {
+		return rel, err
+	}
+	t, err := time.Parse(storeTime, at)
+	if err != nil {
+		return rel, fmt.Errorf("decode createdAt of %s: %w", rel.ID, err)
+	}
+	rel.CreatedAt = t
+	return rel, nil
+}
+
+func (s *store) releaseByKey(ctx context.Context, key string) (deploy.Release, string, error) {
+	var hash string
+	rel, err := scanRelease(s.db.QueryRowContext(ctx, s.q(`SELECT `+releaseCols+`, request_hash FROM sandbox_releases WHERE idempotency_key = ?`), key), &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return deploy.Release{}, "", errNotFound
+	}
+	if err != nil {
+		return deploy.Release{}, "", fmt.Errorf("get release by key %s: %w", key, err)
+	}
+	return rel, hash, nil
+}
+
+func (s *store) getRelease(ctx context.Context, id string) (deploy.Release, error) {
+	rel, err := scanRelease(s.db.QueryRowContext(ctx, s.q(`SELECT `+releaseCols+` FROM sandbox_releases WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return deploy.Release{}, errNotFound
+	}
+	if err != nil {
+		return deploy.Release{}, fmt.Errorf("get release %s: %w", id, err)
+	}
+	return rel, nil
+}
+
+// listReleases returns releases newest first, filtered by target and service
+// when non-empty; limit > 0 caps the count.
+func (s *store) listReleases(ctx context.Context, target, service string, limit int) ([]deploy.Release, error) {
+	query, args := `SELECT `+releaseCols+` FROM sandbox_releases WHERE 1=1`, []any{}
+	if target != "" {
+		query += ` AND target = ?`
+		args = append(args, target)
+	}
+	if service != "" {
+		query += ` AND service = ?`
+		args = append(args, service)
+	}
+	query += ` ORDER BY seq DESC, id DESC`
+	if limit > 0 {
+		query += ` LIMIT ` + strconv.Itoa(limit)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list releases: %w", err)
+	}
+	defer rows.Close()
+	out := []deploy.Release{}
+	for rows.Next() {
+		rel, err := scanRelease(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan release: %w", err)
+		}
+		out = append(out, rel)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list releases: %w", err)
+	}
+	return out, nil
+}
+
+// markUnhealthy records a failed rollout. It applies whatever the release's
+// status, as a healthy service can start crash-looping later.
+func (s *store) markUnhealthy(ctx context.Context, id, detail string) (deploy.Release, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE sandbox_releases SET status = ?, detail = ? WHERE id = ?`), deploy.StatusUnhealthy, detail, id)
+	if err != nil {
+		return deploy.Release{}, fmt.Errorf("mark release %s unhealthy: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return deploy.Release{}, fmt.Errorf("mark release %s unhealthy: %w", id, err)
+	}
+	if n == 0 {
+		return deploy.Release{}, errNotFound
+	}
+	return s.getRelease(ctx, id)
 }
