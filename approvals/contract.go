@@ -147,11 +147,14 @@ type Status struct {
 	Kind              string `json:"kind,omitempty"`
 	Target            string `json:"target,omitempty"`
 	// Action is exactly what will execute once admitted; approvers see it.
-	Action           any               `json:"action,omitempty"`
-	ActionDigest     string            `json:"actionDigest,omitempty"`
-	AmountMinor      int64             `json:"amountMinor,omitempty"`
-	Currency         string            `json:"currency,omitempty"`
-	ApprovalReason   string            `json:"approvalReason,omitempty"`
+	Action         any    `json:"action,omitempty"`
+	ActionDigest   string `json:"actionDigest,omitempty"`
+	AmountMinor    int64  `json:"amountMinor,omitempty"`
+	Currency       string `json:"currency,omitempty"`
+	ApprovalReason string `json:"approvalReason,omitempty"`
+	// Justification is the requester's own reason, e.g. what an AI agent
+	// said when it proposed the action; shown to approvers as a claim.
+	Justification    string            `json:"justification,omitempty"`
 	Tier             string            `json:"tier,omitempty"`
 	AwaitingSlot     string            `json:"awaitingSlot,omitempty"`
 	PendingApprovers []string          `json:"pendingApprovers,omitempty"`

@@ -95,6 +95,9 @@ type Directory struct {
 	people   []Person // sorted by id
 	byID     map[string]int
 	tiers    []Tier
+	// roleWaits are the waits of approvals asked by role alone (agent
+	// actions), from roleApprovals.
+	roleWaits Tier
 }
 
 // File layout of org.yaml.
@@ -103,6 +106,16 @@ type fileDoc struct {
 	ApprovalValidity string       `yaml:"approvalValidity"`
 	People           []filePerson `yaml:"people"`
 	Tiers            []fileTier   `yaml:"tiers"`
+	// RoleApprovals are the waits for approvals the gate asks by role alone
+	// (actions that are not payments); optional.
+	RoleApprovals fileRoleApprovals `yaml:"roleApprovals"`
+}
+
+type fileRoleApprovals struct {
+	ReminderAfter string `yaml:"reminderAfter"`
+	EscalateAfter string `yaml:"escalateAfter"`
+	ExpireAfter   string `yaml:"expireAfter"`
+	Validity      string `yaml:"validity"`
 }
 
 type filePerson struct {
@@ -333,6 +346,7 @@ func build(doc fileDoc) (*Directory, error) {
 		}
 		d.tiers = append(d.tiers, t)
 	}
+	d.roleWaits = roleWaits(doc.RoleApprovals, fail)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

@@ -11,6 +11,7 @@ import (
 	tclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/execution-orchestrator/orchestrator/connectors/deploy"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
@@ -70,6 +71,7 @@ type Deps struct {
 	ERP       *erp.Client
 	Treasury  *treasury.Client
 	Mail      *email.Client
+	Deploy    *deploy.Client
 	Directory *policy.Directory
 	Links     *linktoken.Store
 	Gate      *gate.Engine

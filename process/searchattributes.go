@@ -18,6 +18,9 @@ var (
 	SAAmount           = temporal.NewSearchAttributeKeyFloat64("EOAmount")
 	SAOutcome          = temporal.NewSearchAttributeKeyKeyword("EOOutcome")
 	SAPendingApprovers = temporal.NewSearchAttributeKeyKeywordList("EOPendingApprovers")
+	// SARequester is who asked for the action ("agent:deploy-bot"); an
+	// agent lists its own actions by it.
+	SARequester = temporal.NewSearchAttributeKeyKeyword("EORequester")
 )
 
 // SearchAttributeTypes lists the custom search attributes with the type names
@@ -29,4 +32,5 @@ var SearchAttributeTypes = map[string]string{
 	"EOAmount":           "Double",
 	"EOOutcome":          "Keyword",
 	"EOPendingApprovers": "KeywordList",
+	"EORequester":        "Keyword",
 }

@@ -5,6 +5,7 @@ package processes
 
 import (
 	"github.com/execution-orchestrator/orchestrator/process"
+	"github.com/execution-orchestrator/orchestrator/processes/agentaction"
 	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
 )
 
@@ -12,6 +13,7 @@ import (
 func All(d process.Deps) []process.Definition {
 	return []process.Definition{
 		vendorpayment.Definition(d),
+		agentaction.Definition(d),
 	}
 }
 

@@ -53,6 +53,10 @@ const (
 	// MethodService: the worker, for a start it made itself (the overdue
 	// invoice detector's Schedule).
 	MethodService = "service"
+	// MethodAgentKey: the agent gateway, after checking an AI agent's
+	// bearer key. Only a gateway key may claim it, and only for a start
+	// whose subject is an agent (see permitted).
+	MethodAgentKey = "agent-key"
 )
 
 // Issuers: who holds a trusted key.
@@ -60,6 +64,9 @@ const (
 	IssuerWeb    = "web"
 	IssuerWorker = "worker"
 	IssuerPerson = "person"
+	// IssuerGateway is the agent gateway: it vouches that an agent asked,
+	// never for a decision.
+	IssuerGateway = "gateway"
 )
 
 const (
@@ -195,7 +202,7 @@ func validate(a Assertion) error {
 		return fail("sub", ErrMalformed, "required")
 	}
 	switch a.Method {
-	case MethodOIDC, MethodKey, MethodTOTP, MethodLink, MethodDev, MethodService:
+	case MethodOIDC, MethodKey, MethodTOTP, MethodLink, MethodDev, MethodService, MethodAgentKey:
 	case "":
 		return fail("method", ErrMalformed, "required")
 	default:

@@ -15,7 +15,7 @@ import (
 type TrustedKey struct {
 	KeyID   string   `json:"kid"`
 	Public  string   `json:"publicKey"`         // EncodePublicKey form
-	Issuer  string   `json:"issuer"`            // IssuerWeb, IssuerWorker or IssuerPerson
+	Issuer  string   `json:"issuer"`            // IssuerWeb, IssuerWorker, IssuerGateway or IssuerPerson
 	Person  string   `json:"person,omitempty"`  // for IssuerPerson: the only subject this key may sign for
 	Methods []string `json:"methods,omitempty"` // methods this issuer may claim; empty => DefaultMethods(Issuer)
 }
@@ -34,6 +34,8 @@ func DefaultMethods(issuer string) []string {
 		return []string{MethodTOTP, MethodService}
 	case IssuerPerson:
 		return []string{MethodKey}
+	case IssuerGateway:
+		return []string{MethodAgentKey}
 	}
 	return nil
 }
@@ -78,12 +80,12 @@ func NewTrustedKey(issuer, encodedPublic, person string) (TrustedKey, error) {
 		if person == "" {
 			return TrustedKey{}, fmt.Errorf("person: required for issuer %q", issuer)
 		}
-	case IssuerWeb, IssuerWorker:
+	case IssuerWeb, IssuerWorker, IssuerGateway:
 		if person != "" {
 			return TrustedKey{}, fmt.Errorf("person: only issuer %q keys name a person", IssuerPerson)
 		}
 	default:
-		return TrustedKey{}, fmt.Errorf("issuer: unknown issuer %q (want %s, %s or %s)", issuer, IssuerWeb, IssuerWorker, IssuerPerson)
+		return TrustedKey{}, fmt.Errorf("issuer: unknown issuer %q (want %s, %s, %s or %s)", issuer, IssuerWeb, IssuerWorker, IssuerGateway, IssuerPerson)
 	}
 	return TrustedKey{KeyID: KeyID(pub), Public: EncodePublicKey(pub), Issuer: issuer, Person: person}, nil
 }

@@ -115,6 +115,12 @@ func permitted(key TrustedKey, a Assertion) error {
 		if a.Method != MethodKey {
 			return fail("method", ErrNotPermitted, "person key %q may only claim %q, not %q", key.KeyID, MethodKey, a.Method)
 		}
+	case IssuerGateway:
+		// The gateway authenticates agents, and agents only ask: a gateway
+		// key that leaks still cannot approve anything or speak for a person.
+		if a.Kind != KindStart || !strings.HasPrefix(a.Subject, "agent:") {
+			return fail("kind", ErrNotPermitted, "gateway key %q may only vouch for an agent's start, not a %s for %q", key.KeyID, a.Kind, a.Subject)
+		}
 	case IssuerWeb, IssuerWorker:
 	default:
 		return fail("kid", ErrUnknownKey, "trusted key %q has unknown issuer %q", key.KeyID, key.Issuer)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/client"
+	"github.com/execution-orchestrator/orchestrator/internal/baseurl"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/process"
@@ -222,27 +223,10 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// parseBaseURL accepts scheme://host[:port] with an optional "/": the app
-// serves at the root, and emailed links are built from this URL.
-func parseBaseURL(v string) (*url.URL, error) {
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("web: Config.BaseURL: %q must be http(s)://host[:port] with no path", v)
-	}
-	u.Path = ""
-	return u, nil
-}
+// parseBaseURL parses Config.BaseURL (internal/baseurl).
+func parseBaseURL(v string) (*url.URL, error) { return baseurl.Parse("web: Config.BaseURL", v) }
 
-// normalHost lower-cases a host[:port] and drops the scheme's default port,
-// so "Example.com:443" and "example.com" name the same https server.
-func normalHost(host, scheme string) string {
-	host = strings.ToLower(host)
-	if scheme == "https" {
-		return strings.TrimSuffix(host, ":443")
-	}
-	return strings.TrimSuffix(host, ":80")
-}
+func normalHost(host, scheme string) string { return baseurl.NormalHost(host, scheme) }
 
 // checkHost refuses requests for any host but BaseURL's. /healthz is exempt:
 // probes address the pod or container directly and it reveals nothing.

@@ -2,7 +2,9 @@ package worker
 
 import (
 	"reflect"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,13 +23,18 @@ import (
 type recordingRegistry struct {
 	sdkworker.Registry
 	workflows, activities []string
+	// funcNames are the Go names of the activity functions, as the SDK
+	// derives them (package path and "-fm" stripped).
+	funcNames []string
 }
 
 func (r *recordingRegistry) RegisterWorkflowWithOptions(_ any, o workflow.RegisterOptions) {
 	r.workflows = append(r.workflows, o.Name)
 }
-func (r *recordingRegistry) RegisterActivityWithOptions(_ any, o activity.RegisterOptions) {
+func (r *recordingRegistry) RegisterActivityWithOptions(fn any, o activity.RegisterOptions) {
 	r.activities = append(r.activities, o.Name)
+	full := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()).Name()
+	r.funcNames = append(r.funcNames, strings.TrimSuffix(full[strings.LastIndex(full, ".")+1:], "-fm"))
 }
 
 func TestEveryProcessRegistersWhatItDeclares(t *testing.T) {
@@ -46,6 +53,22 @@ func TestEveryProcessRegistersWhatItDeclares(t *testing.T) {
 			seen[name] = p.Name
 		}
 		require.NotNil(t, p.Start, "%s can be started from the CLI", p.Name)
+	}
+}
+
+// The SDK remembers, for an activity registered under a name other than its
+// Go name, "Go name -> registered name", and applies it to every
+// ExecuteActivity call, even one that passes the name as a string. A method
+// AgentAction registered as "AgentEvaluateGate" but called EvaluateGate
+// made VendorPayment's ExecuteActivity("EvaluateGate") run AgentAction's
+// activity. So every activity's Go name is its registered name.
+func TestActivityGoNamesAreTheirRegisteredNames(t *testing.T) {
+	var r recordingRegistry
+	for _, p := range processes.All(process.Deps{}) {
+		p.RegisterActivities(&r)
+	}
+	for i, name := range r.activities {
+		assert.Equal(t, name, r.funcNames[i], "activity %q is the Go function %q", name, r.funcNames[i])
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	tclient "go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/execution-orchestrator/orchestrator/connectors/deploy"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
@@ -29,7 +30,7 @@ import (
 // app); otherwise they are opened from OrgFile and DatabaseURL/SQLitePath.
 type Config struct {
 	TaskQueue       string // default workflows.TaskQueue
-	SandboxURL      string // base URL of the ERP, treasury and mail HTTP APIs
+	SandboxURL      string // base URL of the ERP, treasury, deployment and mail HTTP APIs
 	SMTPAddr        string
 	DatabaseURL     string // PostgreSQL for link tokens; empty => SQLitePath
 	SQLitePath      string
@@ -147,6 +148,7 @@ func New(ctx context.Context, c tclient.Client, cfg Config) (*Worker, error) {
 		Temporal:        c,
 		ERP:             erp.New(cfg.SandboxURL, append([]httpx.Option{httpx.WithLogger(log)}, cfg.HTTPOptions...)...),
 		Treasury:        treasury.New(cfg.SandboxURL, append([]httpx.Option{httpx.WithLogger(log)}, cfg.HTTPOptions...)...),
+		Deploy:          deploy.New(cfg.SandboxURL, append([]httpx.Option{httpx.WithLogger(log)}, cfg.HTTPOptions...)...),
 		Mail:            email.New(cfg.SMTPAddr, cfg.SandboxURL, email.WithLogger(log)),
 		Directory:       dir,
 		Links:           links,

@@ -37,6 +37,7 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 		s.sandboxFlags(fs)
 		s.webExposureFlags(fs)
 		s.metricsFlags(fs)
+		s.agentAPIFlags(fs, "agent-api-addr")
 		fs.StringVar(&configPath, "config", "", "dev server config (default: temporal-dev.yaml in the repository root)")
 	})
 	if err != nil {
@@ -45,6 +46,9 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 	// The local development stack signs people in with the person picker.
 	s.devIdentity = true
 	if err := s.checkWeb(); err != nil {
+		return err
+	}
+	if err := s.checkAgentAPI("agent-api-addr"); err != nil {
 		return err
 	}
 	root, err := devserver.RepoRoot()
@@ -144,12 +148,19 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 		return err
 	}
 	parts = append(parts, web)
+	gateway, err := startAgentAPI(ctx, c, s, log)
+	if err != nil {
+		return err
+	}
+	parts = append(parts, gateway)
 
 	fmt.Fprintf(out, `
 ExecutionOrchestrator is up (%s):
   Temporal Web UI     %s/namespaces/%s/workflows
   Temporal gRPC       %s   (namespace %s, task queue %s)
   Approval web app    %s
+  Agent gateway       %s/mcp (MCP), %s/v1/ (REST; OpenAPI at /v1/openapi.yaml)
+                      key: ./bin/orchestrator agents create my-agent --scopes actions:propose,actions:read
   Sandbox API         %s   (ERP, treasury, mail; OpenAPI in sandbox/openapi.yaml)
   Sandbox SMTP        %s
   Detector schedule   %s every %s
@@ -157,7 +168,7 @@ ExecutionOrchestrator is up (%s):
 Try:  ./bin/orchestrator start vendor-payment --invoice INV-1042
 Ctrl-C stops everything.
 `, time.Since(started).Round(time.Millisecond), cfg.UIURL(), cfg.Server.Namespace, cfg.Address(), cfg.Server.Namespace,
-		process.TaskQueue, s.webBaseURL, s.sandboxURL, s.smtpAddr, vendorpayment.OverdueDetectorScheduleID, s.detectorInterval, metricsLine(s.metricsAddr))
+		process.TaskQueue, s.webBaseURL, s.agentAPIURL(), s.agentAPIURL(), s.sandboxURL, s.smtpAddr, vendorpayment.OverdueDetectorScheduleID, s.detectorInterval, metricsLine(s.metricsAddr))
 
 	return supervise(ctx, parts, log)
 }

@@ -50,7 +50,7 @@ func startDev(t *testing.T) (dataDir string, out *testlog.Buffer, cancel context
 	web := freeAddr(t)
 	args := []string{"--config", cfg, "--data-dir", dataDir, "--sandbox-addr", freeAddr(t),
 		"--smtp-addr", freeAddr(t), "--web-addr", web, "--web-base-url", "http://" + web, "--database-url", "",
-		"--metrics-addr", freeAddr(t)}
+		"--metrics-addr", freeAddr(t), "--agent-api-addr", freeAddr(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	out = &testlog.Buffer{}
 	errc := make(chan error, 1)

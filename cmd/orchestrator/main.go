@@ -22,10 +22,12 @@ import (
 const usage = `orchestrator — autonomous execution layer on Temporal
 
 Usage:
-  orchestrator dev        start Temporal dev server + UI, sandbox systems, worker and web app
+  orchestrator dev        start Temporal dev server + UI, sandbox systems, worker, web app and agent gateway
   orchestrator worker     run the worker against any Temporal server (TEMPORAL_ADDRESS, ...)
   orchestrator sandbox    run the sandbox ERP, treasury and mail (HTTP + SMTP) alone
   orchestrator web        run the approval web app alone
+  orchestrator agent-api  run the agent gateway alone (MCP at /mcp, REST at /v1/; --addr 127.0.0.1:8070)
+  orchestrator mcp        MCP over stdio for desktop agent hosts, proxying to the gateway (key in ORCH_AGENT_KEY)
   orchestrator setup      create or update the overdue-invoice detector Schedule
   orchestrator start vendor-payment --invoice INV-1042 [--requested-by ID] [--wait]
   orchestrator status <workflow-id>          the "approvals" query: stage, action, digest, approvers
@@ -34,6 +36,8 @@ Usage:
   orchestrator reject  <workflow-id> --as <person> (--key FILE | --proof ASSERTION | --code 123456) [--comment TEXT]
   orchestrator keys new --out FILE           a personal signing key for approve --key
   orchestrator totp enroll <person>          one-time codes for approving from the Temporal UI
+  orchestrator agents create <name> [--scopes actions:propose,actions:read]   an agent key, shown once
+  orchestrator agents revoke <name> | agents list
 
 Temporal connection settings come from Temporal's environment configuration
 (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
@@ -99,6 +103,12 @@ func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) er
 		return runKeys(ctx, rest, out)
 	case "totp":
 		return runTOTP(ctx, rest, out)
+	case "agents":
+		return runAgents(ctx, rest, out)
+	case "agent-api":
+		return runAgentAPI(ctx, rest, out, log)
+	case "mcp":
+		return runMCP(ctx, rest, os.Stdin, out, log)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil

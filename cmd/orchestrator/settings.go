@@ -38,6 +38,8 @@ type settings struct {
 	oidcIssuer       string
 	oidcClientID     string
 	oidcClientSecret string
+	agentAPIAddr     string // agent gateway listen address (agents.go)
+	agentAPIBaseURL  string // agent gateway URL; "" => http://<agentAPIAddr>
 	errs             []error
 }
 

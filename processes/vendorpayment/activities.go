@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/execution-orchestrator/orchestrator/action"
+	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
@@ -198,25 +199,7 @@ func (a *Activities) CheckApprovers(_ context.Context, req CheckApproversRequest
 }
 
 func (a *Activities) approverProblem(ap Approval) string {
-	if _, ok := a.Directory.Person(ap.Approver); !ok {
-		return fmt.Sprintf("%s is no longer in the directory", ap.Approver)
-	}
-	if a.Directory.HasRole(ap.Approver, ap.Slot) {
-		return ""
-	}
-	if ap.OnBehalfOf == "" {
-		return fmt.Sprintf("%s no longer holds role %s", ap.Approver, ap.Slot)
-	}
-	principal, ok := a.Directory.Person(ap.OnBehalfOf)
-	switch {
-	case !ok:
-		return fmt.Sprintf("%s, for whom %s approved, is no longer in the directory", ap.OnBehalfOf, ap.Approver)
-	case !a.Directory.HasRole(ap.OnBehalfOf, ap.Slot):
-		return fmt.Sprintf("%s, for whom %s approved, no longer holds role %s", ap.OnBehalfOf, ap.Approver, ap.Slot)
-	case principal.Delegate != ap.Approver && principal.Manager != ap.Approver:
-		return fmt.Sprintf("%s no longer stands in for %s", ap.Approver, ap.OnBehalfOf)
-	}
-	return ""
+	return approvals.ApproverProblem(a.Directory, ap)
 }
 
 // NotifyRequester emails the requester how the request ended. Agents

@@ -900,7 +900,7 @@ func TestReleasePaymentGatesItself(t *testing.T) {
 				return func(runID string) []Approval {
 					return []Approval{g.approval(t, ownID, runID, "ana", "finance-manager", nil)}
 				}
-			}, wantType: ErrTypeProofRefused, wantMsg: "requested this payment"},
+			}, wantType: ErrTypeProofRefused, wantMsg: "requested this action"},
 		{name: "no approval", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID,
 			wantType: ErrTypeGateDenied, wantMsg: "autonomy.threshold"},
 		{name: "approval without proof", now: at9, wfType: VendorPaymentWorkflow, wfID: ownID,

@@ -2,13 +2,11 @@ package vendorpayment
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
+	"maps"
 	"strings"
 	"time"
 
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -18,7 +16,6 @@ import (
 	"github.com/execution-orchestrator/orchestrator/gate"
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/proof"
-	"github.com/execution-orchestrator/orchestrator/totp"
 )
 
 // Error types of the gate's refusals.
@@ -31,7 +28,7 @@ const (
 	ErrTypeGateUndecidable = "GateUndecidable"
 	// ErrTypeNotOurs: a release scheduled by anything but this invoice's
 	// VendorPayment workflow.
-	ErrTypeNotOurs = "NotOurs"
+	ErrTypeNotOurs = process.ErrTypeNotOurs
 	// ErrTypeProofRefused: an approval's proof does not verify.
 	ErrTypeProofRefused = "ProofRefused"
 )
@@ -96,41 +93,14 @@ func (a *Activities) LoadTrust(context.Context, struct{}) (proof.Trust, error) {
 // so the decision carries a proof the release can verify again. A wrong,
 // reused or unknown code is refused non-retryably: retrying cannot help.
 func (a *Activities) CheckApprovalCode(ctx context.Context, req approvals.CodeCheck) (string, error) {
-	switch {
-	case a.Codes == nil:
-		return "", notConfigured("Codes")
-	case a.Signer == nil:
-		return "", notConfigured("Signer")
-	case strings.TrimSpace(req.Approver) == "":
-		return "", invalidArg("approver: required")
-	case !approvals.IsOneTimeCode(req.Code):
-		return "", invalidArg("proof: a one-time code is six digits")
+	var codes approvals.CodeVerifier
+	if a.Codes != nil {
+		codes = a.Codes
 	}
-	info := activity.GetInfo(ctx)
-	if req.WorkflowID != info.WorkflowExecution.ID || req.RunID != info.WorkflowExecution.RunID {
-		return "", temporal.NewNonRetryableApplicationError("a code is checked only for the run that asks", ErrTypeNotOurs, nil)
-	}
-	// Each check is a guess at the person's secret, and what it signs is an
-	// approval: only our own workflows may ask.
-	if _, err := a.ensureOurs(ctx, info.WorkflowExecution.ID); err != nil {
-		return "", err
-	}
-	if err := a.Codes.Verify(ctx, req.Approver, req.Code); err != nil {
-		if errors.Is(err, totp.ErrInvalidCode) || errors.Is(err, totp.ErrReused) || errors.Is(err, totp.ErrNotEnrolled) || errors.Is(err, totp.ErrLocked) {
-			return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeProofRefused, nil)
-		}
-		return "", fmt.Errorf("check one-time code of %s: %w", req.Approver, err)
-	}
-	now := a.now().UTC()
-	token, err := a.Signer.Sign(proof.Assertion{
-		Kind: proof.KindApproval, WorkflowID: req.WorkflowID, RunID: req.RunID, Slot: req.Slot,
-		ActionDigest: req.ActionDigest, Decision: req.Decision, Subject: req.Approver, Method: proof.MethodTOTP,
-		IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute),
+	return approvals.CodeChecker{Codes: codes, Signer: a.Signer, Now: a.Now}.Check(ctx, req, func(ctx context.Context) error {
+		_, err := a.ensureOurs(ctx, activity.GetInfo(ctx).WorkflowExecution.ID)
+		return err
 	})
-	if err != nil {
-		return "", temporal.NewNonRetryableApplicationError("sign code assertion: "+err.Error(), ErrTypeNotConfigured, nil)
-	}
-	return token, nil
 }
 
 // admit is the gate at the side effect: it verifies who requested and who
@@ -144,42 +114,20 @@ type requester struct {
 	Started   time.Time
 }
 
-// Describer reads a workflow execution as the Temporal server knows it
-// (tclient.Client).
-type Describer interface {
-	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
-}
+// Describer reads a workflow execution as the Temporal server knows it.
+type Describer = process.Describer
 
-// ensureOurs refuses a caller that is not a VendorPayment workflow with id
-// wantID running on the task queue this activity runs on, as the Temporal
-// server (not the caller) describes it: anyone who reaches the frontend can
-// start a workflow named VendorPayment on a queue of their own and schedule
-// our activities from it. It returns when the run started.
+// ensureOurs refuses a caller that is not this invoice's VendorPayment
+// workflow on our task queue (process.EnsureCaller). It returns when the run
+// started.
 func (a *Activities) ensureOurs(ctx context.Context, wantID string) (time.Time, error) {
-	info := activity.GetInfo(ctx)
-	wt := ""
-	if info.WorkflowType != nil {
-		wt = info.WorkflowType.Name
-	}
-	if wt != VendorPaymentWorkflow || info.WorkflowExecution.ID != wantID {
-		return time.Time{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("serves only workflow %s of type %s; refused for %s (type %q)", wantID, VendorPaymentWorkflow, info.WorkflowExecution.ID, wt),
-			ErrTypeNotOurs, nil)
-	}
 	if a.Temporal == nil {
+		if _, err := process.EnsureCaller(ctx, nil, VendorPaymentWorkflow, wantID); process.HasErrorType(err, ErrTypeNotOurs) {
+			return time.Time{}, err
+		}
 		return time.Time{}, notConfigured("Temporal")
 	}
-	d, err := a.Temporal.DescribeWorkflowExecution(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("describe calling workflow %s: %w", info.WorkflowExecution.ID, err)
-	}
-	queue, typ := d.GetExecutionConfig().GetTaskQueue().GetName(), d.GetWorkflowExecutionInfo().GetType().GetName()
-	if queue != info.TaskQueue || typ != VendorPaymentWorkflow {
-		return time.Time{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("workflow %s runs on task queue %q as %q, not on %q as %s: not ours", info.WorkflowExecution.ID, queue, typ, info.TaskQueue, VendorPaymentWorkflow),
-			ErrTypeNotOurs, nil)
-	}
-	return d.GetWorkflowExecutionInfo().GetStartTime().AsTime(), nil
+	return process.EnsureCaller(ctx, a.Temporal, VendorPaymentWorkflow, wantID)
 }
 
 func (a *Activities) admit(ctx context.Context, pay action.Payment, digest string, who requester, aps []Approval, wfID, runID, ownKey string, payments []treasury.Payment) (gate.Decision, error) {
@@ -204,49 +152,9 @@ func (a *Activities) admit(ctx context.Context, pay action.Payment, digest strin
 		trust = t
 	}
 	target := PaymentTarget(pay)
-	var digests, targets, roles []string
-	var oldest time.Duration
-	count := 0
-	var people []string
-	for i, ap := range aps {
-		if ap.Decision != DecisionApprove {
-			continue
-		}
-		// The workflow's rules, again: distinct people, never the requester,
-		// nothing left blank for Verify to skip.
-		key := approvals.PersonKey(ap.Approver)
-		switch {
-		case ap.Slot == "" || ap.ActionDigest == "" || key == "":
-			return gate.Decision{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("approvals[%d]: slot, actionDigest and approver are required", i), ErrTypeProofRefused, nil)
-		case slices.Contains(people, key):
-			return gate.Decision{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("approvals[%d].approver: %s approved twice; slots need distinct people", i, ap.Approver), ErrTypeProofRefused, nil)
-		case key == approvals.PersonKey(who.ID):
-			return gate.Decision{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("approvals[%d].approver: %s requested this payment", i, ap.Approver), ErrTypeProofRefused, nil)
-		}
-		people = append(people, key)
-		if ap.Proof == nil {
-			return gate.Decision{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("approvals[%d].proof: %s's approval carries no proof", i, ap.Approver), ErrTypeProofRefused, nil)
-		}
-		// Verified as of when the workflow accepted it: the signature, the
-		// run, slot, digest, decision and person are what count; its age is
-		// the gate's approval.validity rule.
-		as, err := proof.Verify(ap.Proof.Token, trust, proof.Expect{
-			Kind: proof.KindApproval, WorkflowID: wfID, RunID: runID, Slot: ap.Slot,
-			ActionDigest: ap.ActionDigest, Decision: DecisionApprove, Subject: ap.Approver,
-		}, ap.At)
-		if err != nil {
-			return gate.Decision{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("approvals[%d].%v", i, err), ErrTypeProofRefused, nil)
-		}
-		count++
-		digests = appendUnique(digests, ap.ActionDigest)
-		targets = appendUnique(targets, ap.Target)
-		if age := now.Sub(as.IssuedAt); age > oldest {
-			oldest = age
-		}
-		if a.approverProblem(ap) == "" {
-			roles = appendUnique(roles, ap.Slot)
-		}
+	ver, err := approvals.VerifyApprovals(aps, trust, who.ID, wfID, runID, a.Directory, now)
+	if err != nil {
+		return gate.Decision{}, err
 	}
 	released := releasedToday(payments, pay.VendorID, ownKey, now)
 	// The principal is the verified requester; without a start proof the
@@ -266,25 +174,22 @@ func (a *Activities) admit(ctx context.Context, pay action.Payment, digest strin
 		verified = true
 	}
 	principal := requesterEntity(who.ID, verified)
+	gctx := ver.GateContext()
+	maps.Copy(gctx, map[string]any{
+		"amountMinor":              pay.AmountMinor,
+		"currency":                 pay.Currency,
+		"digest":                   digest,
+		"target":                   target,
+		"minuteOfDayUTC":           int64(now.Hour()*60 + now.Minute()),
+		"weekdayUTC":               int64(now.Weekday()),
+		"vendorReleasedTodayMinor": released,
+		"requesterVerified":        verified,
+	})
 	d, err := a.Gate.Decide(ctx, gate.Request{
 		Principal: principal,
 		Action:    pay.Kind,
 		Resource:  gate.Entity{Type: "Target", ID: target},
-		Context: map[string]any{
-			"amountMinor":              pay.AmountMinor,
-			"currency":                 pay.Currency,
-			"digest":                   digest,
-			"target":                   target,
-			"approvalCount":            int64(count),
-			"approvedDigests":          digests,
-			"approvedTargets":          targets,
-			"approverRoles":            roles,
-			"oldestApprovalAgeSeconds": int64(oldest / time.Second),
-			"minuteOfDayUTC":           int64(now.Hour()*60 + now.Minute()),
-			"weekdayUTC":               int64(now.Weekday()),
-			"vendorReleasedTodayMinor": released,
-			"requesterVerified":        verified,
-		},
+		Context:   gctx,
 	})
 	if err != nil {
 		return d, temporal.NewNonRetryableApplicationError("gate: "+err.Error(), ErrTypeGateUndecidable, nil)
@@ -340,11 +245,4 @@ func releasedToday(payments []treasury.Payment, vendorID, ownKey string, now tim
 		sum += p.AmountMinor
 	}
 	return sum
-}
-
-func appendUnique(s []string, v string) []string {
-	if slices.Contains(s, v) {
-		return s
-	}
-	return append(s, v)
 }

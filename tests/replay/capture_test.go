@@ -26,6 +26,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/process"
+	"github.com/execution-orchestrator/orchestrator/processes/agentaction"
 	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
 	"github.com/execution-orchestrator/orchestrator/proof"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
@@ -224,6 +225,47 @@ func TestCaptureHistories(t *testing.T) {
 		}
 		return r.start(sandbox.InvoiceHappyPath, "agent:payables-bot"), vendorpayment.OutcomeDenied
 	})
+
+	// Agent actions (processes/agentaction), proposed as the agent gateway
+	// does: signed by its key for the agent deploy-bot.
+	agents := lazy(func() stack.Options { return stack.Options{AgentAPI: true} })
+	capture("agent-staging-deploy-verified", shared(agents), func(r *recorder) (tclient.WorkflowRun, string) {
+		return r.propose(deployProposal("staging", "1.5.0", "replay-stg")), agentaction.OutcomeSucceeded
+	})
+	capture("agent-production-denied-window", shared(agents), func(r *recorder) (tclient.WorkflowRun, string) {
+		r.s.SetDeployWindow(r.t, false)
+		return r.propose(deployProposal("production", "1.5.0", "replay-prod-closed")), agentaction.OutcomeDenied
+	})
+	capture("agent-production-approved", shared(agents), func(r *recorder) (tclient.WorkflowRun, string) {
+		r.s.SetDeployWindow(r.t, true)
+		lee := r.s.PersonKey(r.t, "lee")
+		run := r.propose(deployProposal("production", "1.5.0", "replay-prod-open"))
+		st := r.awaitApprovals(run.GetID(), "release-manager")
+		r.decide(run.GetID(), approvals.Request{Decision: approvals.DecisionApprove, Approver: "lee", ActionDigest: st.ActionDigest,
+			Proof: stack.Sign(r.t, lee, proof.MethodKey, "lee", approvals.DecisionApprove, st)})
+		r.wantProofs = []string{proof.MethodKey}
+		return run, agentaction.OutcomeSucceeded
+	})
+}
+
+func deployProposal(target, version, key string) agentaction.Proposal {
+	return agentaction.Proposal{Kind: agentaction.KindDeploy, Target: target,
+		Params:        json.RawMessage(`{"service":"checkout","version":"` + version + `"}`),
+		Justification: "recorded for the replay suite", Confidence: 0.95, IdempotencyKey: key}
+}
+
+// propose starts an agent action as the gateway does, for deploy-bot.
+func (r *recorder) propose(p agentaction.Proposal) tclient.WorkflowRun {
+	r.t.Helper()
+	signer, err := proof.LoadSigner(filepath.Join(r.s.KeysDir, "agent-gateway.key"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	st, err := (&agentaction.Client{Temporal: r.c, Signer: signer}).Propose(r.ctx, "deploy-bot", p)
+	if err != nil {
+		r.t.Fatalf("propose %+v: %v", p, err)
+	}
+	return r.c.GetWorkflow(r.ctx, st.ID, "")
 }
 
 // historyFile is histories/<name>.json; a file that exists is not recorded

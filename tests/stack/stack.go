@@ -23,6 +23,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/execution-orchestrator/orchestrator/agentapi"
 	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/devserver"
 	"github.com/execution-orchestrator/orchestrator/internal/testdb"
@@ -31,6 +32,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes"
+	"github.com/execution-orchestrator/orchestrator/processes/agentaction"
 	"github.com/execution-orchestrator/orchestrator/proof"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/telemetry"
@@ -64,6 +66,9 @@ type Options struct {
 	// worker serve it on a free port (Stack.MetricsURL), as
 	// `orchestrator worker --metrics-addr` does.
 	Metrics bool
+	// AgentAPI starts the agent gateway (MCP and REST) on a free port
+	// (Stack.AgentAPIURL) with its key store (Stack.Agents).
+	AgentAPI bool
 }
 
 // OIDCPassword is maria's password at the stack's OpenID provider.
@@ -99,6 +104,11 @@ type Stack struct {
 	// MetricsURL is the worker's Prometheus endpoint, e.g.
 	// http://127.0.0.1:41235/metrics; empty unless Options.Metrics.
 	MetricsURL string
+	// AgentAPIURL is the agent gateway, e.g. http://127.0.0.1:41236 (MCP at
+	// /mcp, REST under /v1/); empty unless Options.AgentAPI.
+	AgentAPIURL string
+	// Agents holds the agents' keys; nil unless Options.AgentAPI.
+	Agents *agentapi.Store
 }
 
 // Start brings the stack up or fails the test.
@@ -262,8 +272,64 @@ func Start(t testing.TB, opts Options) *Stack {
 		metricsURL = "http://" + addr + "/metrics"
 	}
 
-	return &Stack{MetricsURL: metricsURL, Temporal: srv.Client(), Address: srv.FrontendHostPort(), Sandbox: sb, Links: links, Dir: directory, WebURL: hs.URL, Logger: logger,
+	var agentURL string
+	var agents *agentapi.Store
+	if opts.AgentAPI {
+		agentURL, agents = startAgentAPI(ctx, t, srv.Client(), dbURL, dir, keysDir, logger)
+	}
+
+	return &Stack{AgentAPIURL: agentURL, Agents: agents, MetricsURL: metricsURL, Temporal: srv.Client(), Address: srv.FrontendHostPort(), Sandbox: sb, Links: links, Dir: directory, WebURL: hs.URL, Logger: logger,
 		PolicyDir: policyDir, KeysDir: keysDir, Web: webKey, Codes: codes, OIDC: provider, UIURL: uiURL}
+}
+
+// startAgentAPI runs the agent gateway as `orchestrator agent-api` does:
+// its own signing key in the keys dir (trusted by the worker), the agents'
+// key store, and the Temporal-backed actions.
+func startAgentAPI(ctx context.Context, t testing.TB, c tclient.Client, dbURL, dir, keysDir string, logger *slog.Logger) (string, *agentapi.Store) {
+	t.Helper()
+	signer, err := proof.EnsureSigner(keysDir, "agent-gateway", proof.IssuerGateway, proof.MethodAgentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agents, err := agentapi.Open(ctx, dbURL, filepath.Join(dir, "orchestrator.db"), time.Now)
+	if err != nil {
+		t.Fatalf("open agent keys: %v", err)
+	}
+	t.Cleanup(func() { _ = agents.Close() })
+	hs := httptest.NewUnstartedServer(nil)
+	gw, err := agentapi.New(agentapi.Config{
+		Keys: agents, Actions: &agentaction.Client{Temporal: c, Signer: signer, PollInterval: 200 * time.Millisecond},
+		BaseURL: "http://" + hs.Listener.Addr().String(), Logger: logger.With("part", "agent-api"),
+	})
+	if err != nil {
+		hs.Close()
+		t.Fatalf("agent gateway: %v", err)
+	}
+	hs.Config = agentapi.NewHTTPServer(gw.Handler())
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return hs.URL, agents
+}
+
+// SetDeployWindow rewrites the production maintenance window in the
+// worker's live policies: open makes it today and tomorrow (UTC), so a test
+// running across midnight still sees it open; closed makes it a day three
+// days away. The gate reads the change at its next decision.
+func (s *Stack) SetDeployWindow(t testing.TB, open bool) {
+	t.Helper()
+	today := int(time.Now().UTC().Weekday())
+	cond := fmt.Sprintf("context.weekdayUTC == %d", (today+3)%7)
+	if open {
+		cond = fmt.Sprintf("context.weekdayUTC == %d || context.weekdayUTC == %d", today, (today+1)%7)
+	}
+	policy := `@id("deploy.maintenance-window")
+@message("production releases only inside the maintenance window")
+forbid (principal, action == Action::"deploy.release", resource == Target::"production")
+unless { ` + cond + ` };
+`
+	if err := os.WriteFile(filepath.Join(s.PolicyDir, "deploy-window.cedar"), []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
