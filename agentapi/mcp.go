@@ -235,6 +235,11 @@ func (g *Gateway) toolWait(ctx context.Context, req *mcp.CallToolRequest, in wai
 	case in.TimeoutSeconds > 0:
 		timeout = time.Duration(in.TimeoutSeconds) * time.Second
 	}
+	done, ok := g.startWait(agent)
+	if !ok {
+		return nil, agentaction.Status{}, errTooManyWaits
+	}
+	defer done()
 	st, err := g.actions.Wait(ctx, agent, in.ID, timeout)
 	if err != nil {
 		return nil, agentaction.Status{}, g.toolErr(ToolWait, agent, err, nil)

@@ -155,6 +155,13 @@ func (g *Gateway) wait(w http.ResponseWriter, r *http.Request, agent string) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error(), Field: "timeout"})
 		return
 	}
+	done, ok := g.startWait(agent)
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusTooManyRequests, errorBody{Error: errTooManyWaits.Error()})
+		return
+	}
+	defer done()
 	st, err := g.actions.Wait(r.Context(), agent, r.PathValue("id"), timeout)
 	if err != nil {
 		g.fail(w, r, agent, err, nil)

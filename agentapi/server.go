@@ -19,10 +19,12 @@
 package agentapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -102,6 +104,7 @@ type Gateway struct {
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter // per agent; agents are the store's few names
+	waits    map[string]int           // long-polls in flight per agent
 
 	handler http.Handler
 }
@@ -296,8 +299,55 @@ func (g *Gateway) tooManyRequests(w http.ResponseWriter, agent string, retry tim
 	writeJSON(w, http.StatusTooManyRequests, errorBody{Error: fmt.Sprintf("rate limit exceeded for agent %s; retry after %d s", agent, secs)})
 }
 
+// MaxConcurrentWaits bounds an agent's long-polls in flight: each one reads
+// the action's status every poll interval for up to a minute.
+const MaxConcurrentWaits = 4
+
+// startWait takes one of agent's long-poll places; done gives it back.
+func (g *Gateway) startWait(agent string) (done func(), ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.waits == nil {
+		g.waits = map[string]int{}
+	}
+	if g.waits[agent] >= MaxConcurrentWaits {
+		return nil, false
+	}
+	g.waits[agent]++
+	return func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.waits[agent]--; g.waits[agent] <= 0 {
+			delete(g.waits, agent)
+		}
+	}, true
+}
+
+// errTooManyWaits refuses a long-poll beyond MaxConcurrentWaits.
+var errTooManyWaits = fmt.Errorf("refused: at most %d waits in flight per agent; wait for one to return", MaxConcurrentWaits)
+
+// refuseBatch refuses a JSON-RPC batch: one HTTP request, one rate-limit
+// token, must not carry a hundred tool calls (the SDK accepts batches from
+// clients of protocol versions up to 2025-03-26).
+func refuseBatch(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost || r.Body == nil {
+		return false
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request body too large or unreadable"})
+		return true
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '[' {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "JSON-RPC batches are not accepted: send one message per request"})
+		return true
+	}
+	return false
+}
+
 // limitMCP rate-limits MCP requests by the agent the bearer middleware
-// verified.
+// verified, and refuses batches.
 func (g *Gateway) limitMCP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := auth.TokenInfoFromContext(r.Context())
@@ -308,6 +358,9 @@ func (g *Gateway) limitMCP(next http.Handler) http.Handler {
 		}
 		if ok, retry := g.allow(info.UserID); !ok {
 			g.tooManyRequests(w, info.UserID, retry)
+			return
+		}
+		if refuseBatch(w, r) {
 			return
 		}
 		next.ServeHTTP(w, r)

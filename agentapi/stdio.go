@@ -38,6 +38,9 @@ func RunStdio(ctx context.Context, remoteURL, key string, in io.Reader, out io.W
 		Transport: &bearerTransport{key: key, host: remote.Host, base: http.DefaultTransport},
 		// One call may wait up to agentaction.MaxWait for the action.
 		Timeout: agentaction.MaxWait + time.Minute,
+		// The gateway never redirects; following one could carry the key
+		// from https to http on the same host.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "orchestrator-mcp-proxy", Version: "1.0.0"}, nil)
 	// The gateway is stateless and sends nothing unasked: no standalone

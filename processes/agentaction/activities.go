@@ -30,6 +30,7 @@ import (
 // Deployer is the deployment system (*deploy.Client).
 type Deployer interface {
 	GetArtifact(ctx context.Context, service, version string) (deploy.Artifact, error)
+	ListReleases(ctx context.Context, target, service string) ([]deploy.Release, error)
 	CreateRelease(ctx context.Context, idempotencyKey string, req deploy.ReleaseRequest) (deploy.Release, error)
 	GetRelease(ctx context.Context, id string) (deploy.Release, error)
 }
@@ -122,6 +123,13 @@ func (a *Activities) ensureOurs(ctx context.Context) (time.Time, error) {
 // Resolve reads from the target system the exact action a proposal means
 // now: for a release, the artifact digest the version resolves to.
 func (a *Activities) AgentResolveAction(ctx context.Context, req ResolveRequest) (json.RawMessage, error) {
+	if _, err := a.ensureOurs(ctx); err != nil {
+		return nil, err
+	}
+	return a.resolve(ctx, req)
+}
+
+func (a *Activities) resolve(ctx context.Context, req ResolveRequest) (json.RawMessage, error) {
 	p := Proposal{Kind: req.Kind, Target: req.Target, Params: req.Params}
 	var act any
 	switch req.Kind {
@@ -227,13 +235,14 @@ func (a *Activities) admit(ctx context.Context, req GateRequest, started time.Ti
 	return d, nil
 }
 
-// verifyRequester checks the gateway's start proof: made for this action,
-// for this agent, when this run started (not lifted from another start).
+// verifyRequester checks the gateway's start proof: made for this action
+// and this very proposal (req.ProposalDigest, when the run binds it), for
+// this agent, when this run started (not lifted from another start).
 func verifyRequester(req GateRequest, trust proof.Trust, wfID string, started time.Time) (bool, error) {
 	if req.RequesterProof == "" || !approvals.IsAgent(req.RequestedBy) {
 		return false, nil
 	}
-	as, err := proof.VerifyAsIssued(req.RequesterProof, trust, proof.Expect{Kind: proof.KindStart, WorkflowID: wfID, Subject: req.RequestedBy})
+	as, err := proof.VerifyAsIssued(req.RequesterProof, trust, proof.Expect{Kind: proof.KindStart, WorkflowID: wfID, Subject: req.RequestedBy, ActionDigest: req.ProposalDigest})
 	if err == nil {
 		err = fromGateway(as, trust)
 	}
@@ -268,7 +277,10 @@ func (a *Activities) external(addr string) bool {
 }
 
 // PlanApprovals says who must approve for the roles the gate asks for.
-func (a *Activities) AgentPlanApprovals(_ context.Context, req PlanRequest) (approvals.Plan, error) {
+func (a *Activities) AgentPlanApprovals(ctx context.Context, req PlanRequest) (approvals.Plan, error) {
+	if _, err := a.ensureOurs(ctx); err != nil {
+		return approvals.Plan{}, err
+	}
 	if a.Directory == nil {
 		return approvals.Plan{}, notConfigured("Directory")
 	}
@@ -297,6 +309,10 @@ func (a *Activities) AgentCheckApprovers(_ context.Context, aps []approvals.Appr
 // decide. The Message-ID is stable per run, slot, kind and person, so a
 // retried send is the same message.
 func (a *Activities) AgentNotifyApprovers(ctx context.Context, req NotifyApproversRequest) error {
+	// Mail from our sender to anyone in the directory: only for our runs.
+	if _, err := a.ensureOurs(ctx); err != nil {
+		return err
+	}
 	switch {
 	case a.Mail == nil:
 		return notConfigured("Mail")
@@ -369,7 +385,15 @@ func (a *Activities) AgentExecute(ctx context.Context, req ExecuteRequest) (Exec
 	if req.IdempotencyKey == "" {
 		return ExecuteResult{}, nonRetryable(ErrTypeInvalidInput, "idempotencyKey: required")
 	}
-	fresh, err := a.AgentResolveAction(ctx, ResolveRequest{Kind: req.Kind, Target: req.Target, Params: paramsOf(req.Kind, req.Action), RequestedBy: req.RequestedBy})
+	if activity.GetInfo(ctx).Attempt > 1 {
+		// An earlier attempt may have acted and lost its answer. Deciding
+		// again now could deny (the window closed meanwhile) or see a
+		// changed artifact, and misreport, or repeat, what already happened.
+		if ref, err := a.earlier(ctx, req); err != nil || ref != "" {
+			return ExecuteResult{Ref: ref, Recovered: ref != ""}, err
+		}
+	}
+	fresh, err := a.resolve(ctx, ResolveRequest{Kind: req.Kind, Target: req.Target, Params: paramsOf(req.Kind, req.Action), RequestedBy: req.RequestedBy})
 	if err != nil {
 		return ExecuteResult{}, err
 	}
@@ -408,7 +432,7 @@ func (a *Activities) AgentExecute(ctx context.Context, req ExecuteRequest) (Exec
 		if err := json.Unmarshal(req.Action, &act); err != nil {
 			return res, nonRetryable(ErrTypeInvalidInput, "action: %v", err)
 		}
-		id := "<" + req.IdempotencyKey + "@execution-orchestrator>"
+		id := emailMessageID(req.IdempotencyKey)
 		msg := email.Message{From: a.from(), To: []string{act.To}, Subject: act.Subject,
 			Body: act.Body + "\n\n-- \nSent by ExecutionOrchestrator on behalf of " + act.RequestedBy + ".\n", MessageID: id}
 		if err := a.Mail.Send(ctx, msg); err != nil {
@@ -419,6 +443,40 @@ func (a *Activities) AgentExecute(ctx context.Context, req ExecuteRequest) (Exec
 		return res, nonRetryable(ErrTypeInvalidInput, "kind: %q is not executed by this activity", req.Kind)
 	}
 	return res, nil
+}
+
+// emailMessageID is the Message-ID of an email action: its idempotency key.
+func emailMessageID(key string) string { return "<" + key + "@execution-orchestrator>" }
+
+// earlier finds the side effect an earlier attempt of this very action made
+// under its idempotency key; "" when there is none.
+func (a *Activities) earlier(ctx context.Context, req ExecuteRequest) (string, error) {
+	switch req.Kind {
+	case KindDeploy:
+		if a.Deploy == nil {
+			return "", notConfigured("Deploy")
+		}
+		rs, err := a.Deploy.ListReleases(ctx, req.Target, "")
+		if err != nil {
+			return "", classify(fmt.Errorf("look for an earlier release: %w", err))
+		}
+		for _, r := range rs {
+			if r.IdempotencyKey == req.IdempotencyKey {
+				return r.ID, nil
+			}
+		}
+	case KindEmail:
+		if a.Mail == nil {
+			return "", notConfigured("Mail")
+		}
+		id := emailMessageID(req.IdempotencyKey)
+		if _, err := a.Mail.Lookup(ctx, id); err == nil {
+			return id, nil
+		} else if !email.IsNotFound(err) {
+			return "", classify(fmt.Errorf("look for an earlier email: %w", err))
+		}
+	}
+	return "", nil
 }
 
 // paramsOf recovers a proposal's params from its resolved action, so the
@@ -445,6 +503,9 @@ func paramsOf(kind string, act json.RawMessage) json.RawMessage {
 // email in the recipient's mailbox. Until then it fails NotYet and the retry
 // policy asks again; an unhealthy release fails for good.
 func (a *Activities) AgentVerify(ctx context.Context, req VerifyRequest) (VerifyResult, error) {
+	if _, err := a.ensureOurs(ctx); err != nil {
+		return VerifyResult{}, err
+	}
 	if strings.TrimSpace(req.Ref) == "" {
 		return VerifyResult{}, nonRetryable(ErrTypeInvalidInput, "ref: required")
 	}
@@ -502,7 +563,7 @@ func (a *Activities) AgentSignHandoff(ctx context.Context, req HandoffRequest) (
 	if err != nil {
 		return "", fmt.Errorf("load trusted keys: %w", err)
 	}
-	ok, err := verifyRequester(GateRequest{RequestedBy: req.RequestedBy, RequesterProof: req.RequesterProof}, trust, activity.GetInfo(ctx).WorkflowExecution.ID, started)
+	ok, err := verifyRequester(GateRequest{RequestedBy: req.RequestedBy, RequesterProof: req.RequesterProof, ProposalDigest: req.ProposalDigest}, trust, activity.GetInfo(ctx).WorkflowExecution.ID, started)
 	if err != nil {
 		return "", err
 	}

@@ -82,12 +82,15 @@ type ResolveRequest struct {
 
 // GateRequest asks the gate whether the action is admissible now.
 type GateRequest struct {
-	Kind              string               `json:"kind"`
-	Target            string               `json:"target"`
-	Action            json.RawMessage      `json:"action"`
-	ActionDigest      string               `json:"actionDigest"`
-	RequestedBy       string               `json:"requestedBy"`
-	RequesterProof    string               `json:"requesterProof"`
+	Kind           string          `json:"kind"`
+	Target         string          `json:"target"`
+	Action         json.RawMessage `json:"action"`
+	ActionDigest   string          `json:"actionDigest"`
+	RequestedBy    string          `json:"requestedBy"`
+	RequesterProof string          `json:"requesterProof"`
+	// ProposalDigest is the digest of the proposal the run started with;
+	// the gateway's start proof is bound to it (empty in runs from before).
+	ProposalDigest    string               `json:"proposalDigest,omitempty"`
 	ConfidencePercent int64                `json:"confidencePercent"`
 	Approvals         []approvals.Approval `json:"approvals,omitempty"`
 }
@@ -123,6 +126,10 @@ type ExecuteRequest struct {
 type ExecuteResult struct {
 	Ref      string        `json:"ref"`
 	Decision gate.Decision `json:"decision"`
+	// Recovered: an earlier attempt's side effect was found under the
+	// idempotency key (its answer was lost), so this attempt neither
+	// decided nor acted again; Decision is empty.
+	Recovered bool `json:"recovered,omitempty"`
 }
 
 // VerifyRequest asks whether the executed action reached its resolution.
@@ -144,6 +151,7 @@ type HandoffRequest struct {
 	ChildWorkflowID string `json:"childWorkflowId"`
 	RequestedBy     string `json:"requestedBy"`
 	RequesterProof  string `json:"requesterProof"`
+	ProposalDigest  string `json:"proposalDigest,omitempty"`
 }
 
 // Config tunes AgentAction's activity options; tests shorten them.

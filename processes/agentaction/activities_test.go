@@ -46,6 +46,8 @@ type actFixture struct {
 	a    *Activities
 	now  time.Time
 	wfID string
+	// attempts is the wrapper workflow's MaximumAttempts (0 => 1).
+	attempts int32
 }
 
 func newActFixture(t *testing.T, now time.Time) *actFixture {
@@ -123,7 +125,7 @@ func (f *actFixture) runAs(t *testing.T, wfType, wfID, name string, fn any, arg 
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: wfID})
 	env.RegisterWorkflowWithOptions(func(ctx workflow.Context) (json.RawMessage, error) {
 		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+			StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: max(f.attempts, 1), InitialInterval: time.Millisecond},
 		})
 		var res json.RawMessage
 		// Test-only workflow: it never replays, so it may sign here.
@@ -142,6 +144,12 @@ func (f *actFixture) runAs(t *testing.T, wfType, wfID, name string, fn any, arg 
 		require.NoError(t, json.Unmarshal(raw, out))
 	}
 	return nil
+}
+
+// runOurs runs activity fn as called by this fixture's own AgentAction.
+func (f *actFixture) runOurs(t *testing.T, name string, fn, out, arg any) error {
+	t.Helper()
+	return f.runAs(t, Workflow, f.wfID, name, fn, func(string) any { return arg }, out)
 }
 
 // runPlain runs fn in the plain activity environment (no workflow info).
@@ -215,7 +223,7 @@ func TestResolve(t *testing.T) {
 				tc.modify(f)
 			}
 			var raw json.RawMessage
-			err := runPlain(t, f.a.AgentResolveAction, &raw, tc.req)
+			err := f.runOurs(t, ActivityResolve, f.a.AgentResolveAction, &raw, tc.req)
 			if tc.want != nil {
 				require.NoError(t, err)
 				want, err := json.Marshal(tc.want)
@@ -586,7 +594,7 @@ func TestVerify(t *testing.T) {
 				f.dep.releases[tc.release.ID] = *tc.release
 			}
 			var res VerifyResult
-			err := runPlain(t, f.a.AgentVerify, &res, tc.req)
+			err := f.runOurs(t, ActivityVerify, f.a.AgentVerify, &res, tc.req)
 			if tc.wantType == "" {
 				require.NoError(t, err)
 				assert.Equal(t, tc.wantState, res.State)
@@ -605,7 +613,7 @@ func TestVerify(t *testing.T) {
 	received := time.Date(2026, 3, 4, 10, 1, 0, 0, time.UTC)
 	f.mail.stored["<m@x>"] = email.StoredMessage{MessageID: "<m@x>", To: []string{"bob@example.com"}, ReceivedAt: received}
 	var res VerifyResult
-	require.NoError(t, runPlain(t, f.a.AgentVerify, &res, VerifyRequest{Kind: KindEmail, Ref: "<m@x>"}))
+	require.NoError(t, f.runOurs(t, ActivityVerify, f.a.AgentVerify, &res, VerifyRequest{Kind: KindEmail, Ref: "<m@x>"}))
 	assert.Equal(t, "delivered", res.State)
 	assert.Contains(t, res.Detail, "bob@example.com")
 	assert.True(t, received.Equal(res.At))
@@ -688,13 +696,13 @@ func TestLoadTrustAsTheWorkflowCallsIt(t *testing.T) {
 func TestPlanApprovals(t *testing.T) {
 	f := newActFixture(t, wednesday10)
 	var p approvals.Plan
-	require.NoError(t, runPlain(t, f.a.AgentPlanApprovals, &p, PlanRequest{Roles: []string{"release-manager"}, Reason: "production"}))
+	require.NoError(t, f.runOurs(t, ActivityPlanApprovals, f.a.AgentPlanApprovals, &p, PlanRequest{Roles: []string{"release-manager"}, Reason: "production"}))
 	require.Len(t, p.Slots, 1)
 	assert.Equal(t, "release-manager", p.Slots[0].Role)
 	require.Len(t, p.Slots[0].Candidates, 1)
 	assert.Equal(t, "lee", p.Slots[0].Candidates[0].ID)
 
-	err := runPlain(t, f.a.AgentPlanApprovals, &p, PlanRequest{Roles: []string{"astronaut"}})
+	err := f.runOurs(t, ActivityPlanApprovals, f.a.AgentPlanApprovals, &p, PlanRequest{Roles: []string{"astronaut"}})
 	typ, nr := appErrType(err)
 	assert.True(t, nr)
 	assert.Equal(t, ErrTypeInvalidInput, typ)
@@ -733,4 +741,47 @@ func TestOnlyTheGatewayVouchesForAnAgentsStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A release whose answer was lost is found on the retry under its
+// idempotency key: the retry neither releases again nor reports the action
+// changed, though the artifact was re-pushed in between.
+func TestExecuteRetryFindsTheReleaseItsLostAnswerMade(t *testing.T) {
+	f := newActFixture(t, wednesday10)
+	f.attempts = 3
+	f.dep.loseAnswers = 1
+	f.dep.repushAt, f.dep.repushDigest = 2, digestB
+	var res ExecuteResult
+	err := f.runAs(t, Workflow, f.wfID, ActivityExecute, f.a.AgentExecute, func(string) any {
+		return ExecuteRequest{GateRequest: f.gateRequest(t, TargetStaging, 90), IdempotencyKey: "aa-lost"}
+	}, &res)
+	require.NoError(t, err)
+	assert.True(t, res.Recovered)
+	assert.Equal(t, "rel-1", res.Ref)
+	assert.Len(t, f.dep.created, 1, "released once")
+}
+
+// Activities that read, plan, mail or verify serve only our own runs: a
+// foreign workflow cannot have the orchestrator email a person text of its
+// choosing, or read back who received a message.
+func TestActivitiesRefuseForeignCallers(t *testing.T) {
+	f := newActFixture(t, wednesday10)
+	for _, tc := range []struct {
+		name string
+		fn   any
+		arg  any
+	}{
+		{ActivityNotifyApprovers, f.a.AgentNotifyApprovers, NotifyApproversRequest{WorkflowID: f.wfID, Kind: "request", Slot: "release-manager", Approvers: []string{"lee"}, Title: "click here"}},
+		{ActivityVerify, f.a.AgentVerify, VerifyRequest{Kind: KindEmail, Ref: "<m@x>"}},
+		{ActivityResolve, f.a.AgentResolveAction, ResolveRequest{Kind: KindEmail, Target: "bob@example.com", Params: json.RawMessage(`{"subject":"Hi","body":"Hello"}`)}},
+		{ActivityPlanApprovals, f.a.AgentPlanApprovals, PlanRequest{Roles: []string{"release-manager"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := f.runAs(t, "Mallory", f.wfID, tc.name, tc.fn, func(string) any { return tc.arg }, nil)
+			typ, nr := appErrType(err)
+			assert.Equal(t, process.ErrTypeNotOurs, typ, "error: %v", err)
+			assert.True(t, nr)
+		})
+	}
+	assert.Empty(t, f.mail.sent, "nothing mailed for a foreign caller")
 }

@@ -36,6 +36,10 @@ const (
 	memoTarget         = "target"
 )
 
+// startProofLifetime is how long the gateway's start proof is good for:
+// the start follows the signature at once.
+const startProofLifetime = 2 * time.Minute
+
 // MaxWait bounds one wait_for_action call.
 const MaxWait = 60 * time.Second
 
@@ -84,7 +88,9 @@ func (c *Client) Propose(ctx context.Context, agent string, p Proposal) (Status,
 	now := c.now().UTC()
 	if in.RequesterProof, err = c.Signer.Sign(proof.Assertion{
 		Kind: proof.KindStart, WorkflowID: id, Subject: in.RequestedBy, Method: proof.MethodAgentKey,
-		IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute),
+		// Bound to this proposal: a proof read from a history cannot start
+		// another proposal under the same id. Short-lived: it is used at once.
+		ActionDigest: pd, IssuedAt: now, ExpiresAt: now.Add(startProofLifetime),
 	}); err != nil {
 		return Status{}, fmt.Errorf("sign start of %s: %w", id, err)
 	}
@@ -145,7 +151,9 @@ func (c *Client) Get(ctx context.Context, agent, id string) (Status, error) {
 		return Status{}, fmt.Errorf("describe action %s: %w", id, err)
 	}
 	info := d.GetWorkflowExecutionInfo()
-	if info.GetType().GetName() != Workflow {
+	// Only our workflow on our queue: anyone who reaches the frontend could
+	// start one of that name elsewhere to feed the agent a made-up status.
+	if info.GetType().GetName() != Workflow || d.GetExecutionConfig().GetTaskQueue().GetName() != process.TaskQueue {
 		return Status{}, ErrNotFound
 	}
 	var st Status

@@ -2,6 +2,7 @@ package agentaction
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -41,6 +42,9 @@ type fakeDeployer struct {
 	repushAt      int
 	repushDigest  string
 	artifactCalls int
+	// loseAnswers is how many CreateRelease calls act but lose their
+	// answer (a connection reset after the release was made).
+	loseAnswers int
 }
 
 type createCall struct {
@@ -108,7 +112,23 @@ func (f *fakeDeployer) CreateRelease(_ context.Context, key string, req deploy.R
 		rel.Status = f.releaseStatus
 	}
 	f.releases[rel.ID] = rel
+	if f.loseAnswers > 0 {
+		f.loseAnswers--
+		return deploy.Release{}, errors.New("connection reset after the release was created")
+	}
 	return rel, nil
+}
+
+func (f *fakeDeployer) ListReleases(_ context.Context, target, service string) ([]deploy.Release, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []deploy.Release
+	for _, r := range f.releases {
+		if (target == "" || r.Target == target) && (service == "" || r.Service == service) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeDeployer) GetRelease(_ context.Context, id string) (deploy.Release, error) {
@@ -203,13 +223,20 @@ func newKeys(t testing.TB) keys {
 }
 
 // startProof is the gateway's start assertion for agent's action wfID,
-// issued at iat, as Client.Propose signs it.
-func (k keys) startProof(t testing.TB, wfID, agent string, iat time.Time) string {
+// issued at iat, as Client.Propose signs it: bound to the proposal's digest
+// when one is given.
+func (k keys) startProof(t testing.TB, wfID, agent string, iat time.Time, proposal ...Proposal) string {
 	t.Helper()
-	tok, err := k.gateway.Sign(proof.Assertion{
+	a := proof.Assertion{
 		Kind: proof.KindStart, WorkflowID: wfID, Subject: "agent:" + agent, Method: proof.MethodAgentKey,
 		IssuedAt: iat, ExpiresAt: iat.Add(10 * time.Minute),
-	})
+	}
+	if len(proposal) > 0 {
+		d, err := ProposalDigest(proposal[0])
+		require.NoError(t, err)
+		a.ActionDigest = d
+	}
+	tok, err := k.gateway.Sign(a)
 	require.NoError(t, err)
 	return tok
 }

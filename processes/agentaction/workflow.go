@@ -58,7 +58,15 @@ type run struct {
 	// action before approval; bounded like approval rounds.
 	refusals  int
 	escalated bool
+	// bound: the start proof must be for proposalDigest (changeProposalBound).
+	bound          bool
+	proposalDigest string
 }
+
+// changeProposalBound versions binding the gateway's start proof to the
+// proposal's digest, so a proof read from a history cannot start another
+// proposal under the same action id.
+const changeProposalBound = "proposal-bound-start"
 
 // Run is the workflow function.
 func (w *AgentAction) Run(ctx workflow.Context, in Input) (Result, error) {
@@ -81,6 +89,14 @@ func (w *AgentAction) Run(ctx workflow.Context, in Input) (Result, error) {
 	r.ap = ap
 	if err := r.registerQueries(ctx); err != nil {
 		return Result{}, err
+	}
+	// Runs from before the start proof was bound to the proposal replay
+	// with the check they ran with.
+	if workflow.GetVersion(ctx, changeProposalBound, workflow.DefaultVersion, 1) >= 1 {
+		r.bound = true
+		if r.proposalDigest, err = ProposalDigest(in.Proposal); err != nil {
+			return r.invalid(ctx, fieldErr("params", "%v", err))
+		}
 	}
 	if err := validateInput(in, info.WorkflowExecution.ID); err == nil {
 		err = r.verifyRequester(ctx)
@@ -138,9 +154,11 @@ func (r *run) verifyRequester(ctx workflow.Context) error {
 	if err != nil {
 		return fmt.Errorf("requesterProof: load trusted keys: %s", process.FailureMessage(err))
 	}
-	as, err := proof.Verify(r.in.RequesterProof, trust, proof.Expect{
-		Kind: proof.KindStart, WorkflowID: r.st.ID, Subject: r.in.RequestedBy,
-	}, workflow.GetInfo(ctx).WorkflowStartTime)
+	want := proof.Expect{Kind: proof.KindStart, WorkflowID: r.st.ID, Subject: r.in.RequestedBy}
+	if r.bound {
+		want.ActionDigest = r.proposalDigest
+	}
+	as, err := proof.Verify(r.in.RequesterProof, trust, want, workflow.GetInfo(ctx).WorkflowStartTime)
 	if err == nil {
 		err = fromGateway(as, trust)
 	}
@@ -294,7 +312,7 @@ func reasons(d gate.Decision) string {
 func (r *run) gateRequest() GateRequest {
 	return GateRequest{
 		Kind: r.in.Kind, Target: r.in.Target, Action: r.st.Action, ActionDigest: r.st.ActionDigest,
-		RequestedBy: r.in.RequestedBy, RequesterProof: r.in.RequesterProof,
+		RequestedBy: r.in.RequestedBy, RequesterProof: r.in.RequesterProof, ProposalDigest: r.proposalDigest,
 		ConfidencePercent: confidencePercent(r.in.Confidence), Approvals: r.ap.Approvals,
 	}
 }
@@ -330,7 +348,11 @@ func (r *run) act(ctx workflow.Context) (outcome, reason string, again bool) {
 		}
 		return OutcomeFailed, "execute: " + msg, false
 	}
-	r.recordGate(ctx, GateAtSideEffect, res.Decision)
+	if res.Recovered {
+		r.logger.Info("Side effect of an earlier attempt found under the idempotency key", "ref", res.Ref)
+	} else {
+		r.recordGate(ctx, GateAtSideEffect, res.Decision)
+	}
 	r.st.Execution = &Execution{Ref: res.Ref, At: workflow.Now(ctx).UTC()}
 
 	r.setStage(ctx, StageVerifying, fmt.Sprintf("Verifying `%s` reached its resolution", res.Ref))
@@ -354,7 +376,7 @@ func (r *run) handoff(ctx workflow.Context) (outcome, reason string) {
 	childID := vendorpayment.VendorPaymentID(r.in.Target)
 	r.setStage(ctx, StageExecuting, fmt.Sprintf("Handing invoice **%s** to the vendor-payment process (`%s`)", r.in.Target, childID))
 	var token string
-	if err := r.exec(ctx, r.cfg.Read, ActivitySignHandoff, HandoffRequest{ChildWorkflowID: childID, RequestedBy: r.in.RequestedBy, RequesterProof: r.in.RequesterProof}, &token); err != nil {
+	if err := r.exec(ctx, r.cfg.Read, ActivitySignHandoff, HandoffRequest{ChildWorkflowID: childID, RequestedBy: r.in.RequestedBy, RequesterProof: r.in.RequesterProof, ProposalDigest: r.proposalDigest}, &token); err != nil {
 		return OutcomeFailed, "hand off: " + process.FailureMessage(err)
 	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{

@@ -136,7 +136,7 @@ func (f *wfFixture) deployInput(t *testing.T, target string, confidence float64)
 		Kind: KindDeploy, Target: target, Params: json.RawMessage(`{"service":"checkout","version":"1.4.2"}`),
 		Justification: "fixes the checkout timeout", Confidence: confidence, IdempotencyKey: "key-1",
 	}
-	return Input{Proposal: p, RequestedBy: "agent:bot", RequesterProof: f.keys.startProof(t, WorkflowID("bot", "key-1"), "bot", wfStart.Add(-time.Minute))}
+	return Input{Proposal: p, RequestedBy: "agent:bot", RequesterProof: f.keys.startProof(t, WorkflowID("bot", "key-1"), "bot", wfStart.Add(-time.Minute), p)}
 }
 
 // run runs AgentAction with id wfID (default: the id bot's key-1 determines)
@@ -258,15 +258,27 @@ func TestInvalidInputFailsTheWorkflow(t *testing.T) {
 		{name: "another agent's id", wfID: WorkflowID("other", "key-1"), wantField: "idempotencyKey"},
 		{name: "a start proof for another action", wantField: "requesterProof", wantTrust: true,
 			edit: func(t *testing.T, f *wfFixture, in *Input) {
-				in.RequesterProof = f.keys.startProof(t, WorkflowID("bot", "key-2"), "bot", wfStart.Add(-time.Minute))
+				in.RequesterProof = f.keys.startProof(t, WorkflowID("bot", "key-2"), "bot", wfStart.Add(-time.Minute), in.Proposal)
+			}},
+		// A proof read from a history, for another proposal under this id:
+		// it cannot start something else in the agent's name.
+		{name: "a start proof for another proposal", wantField: "requesterProof", wantTrust: true,
+			edit: func(t *testing.T, f *wfFixture, in *Input) {
+				other := in.Proposal
+				other.Params = json.RawMessage(`{"service":"payments","version":"6.6.6"}`)
+				in.RequesterProof = f.keys.startProof(t, WorkflowID("bot", "key-1"), "bot", wfStart.Add(-time.Minute), other)
+			}},
+		{name: "a start proof bound to no proposal", wantField: "requesterProof", wantTrust: true,
+			edit: func(t *testing.T, f *wfFixture, in *Input) {
+				in.RequesterProof = f.keys.startProof(t, WorkflowID("bot", "key-1"), "bot", wfStart.Add(-time.Minute))
 			}},
 		{name: "a start proof by an untrusted key", wantField: "requesterProof", wantTrust: true,
 			edit: func(t *testing.T, f *wfFixture, in *Input) {
-				in.RequesterProof = newKeys(t).startProof(t, WorkflowID("bot", "key-1"), "bot", wfStart.Add(-time.Minute))
+				in.RequesterProof = newKeys(t).startProof(t, WorkflowID("bot", "key-1"), "bot", wfStart.Add(-time.Minute), in.Proposal)
 			}},
 		{name: "an expired start proof", wantField: "requesterProof", wantTrust: true,
 			edit: func(t *testing.T, f *wfFixture, in *Input) {
-				in.RequesterProof = f.keys.startProof(t, WorkflowID("bot", "key-1"), "bot", wfStart.Add(-time.Hour))
+				in.RequesterProof = f.keys.startProof(t, WorkflowID("bot", "key-1"), "bot", wfStart.Add(-time.Hour), in.Proposal)
 			}},
 	}
 	for _, tc := range tests {
@@ -573,10 +585,11 @@ func TestExternalEmailEndToEnd(t *testing.T) {
 	dep, mail := newFakeDeployer(), newFakeMailer()
 	f := &wfFixture{keys: k}
 	wfID := WorkflowID("bot", "mail-1")
-	in := Input{Proposal: Proposal{
+	p := Proposal{
 		Kind: KindEmail, Target: "partner@other.example", Params: json.RawMessage(`{"subject":"Release 1.4.2","body":"It is out."}`),
 		Justification: "partner asked", Confidence: 0.95, IdempotencyKey: "mail-1",
-	}, RequestedBy: "agent:bot", RequesterProof: f.keys.startProof(t, wfID, "bot", wfStart.Add(-time.Minute))}
+	}
+	in := Input{Proposal: p, RequestedBy: "agent:bot", RequesterProof: f.keys.startProof(t, wfID, "bot", wfStart.Add(-time.Minute), p)}
 	var waiting Status
 	accepted := false
 	res, err := runReal(t, k, dep, mail, in, func(env *testsuite.TestWorkflowEnvironment) {

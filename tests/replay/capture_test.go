@@ -232,6 +232,11 @@ func TestCaptureHistories(t *testing.T) {
 	capture("agent-staging-deploy-verified", shared(agents), func(r *recorder) (tclient.WorkflowRun, string) {
 		return r.propose(deployProposal("staging", "1.5.0", "replay-stg")), agentaction.OutcomeSucceeded
 	})
+	// After proposal-bound-start: the gateway's start proof is bound to
+	// the proposal's digest.
+	capture("agent-staging-deploy-bound-start", shared(agents), func(r *recorder) (tclient.WorkflowRun, string) {
+		return r.propose(deployProposal("staging", "1.4.0", "replay-stg-bound")), agentaction.OutcomeSucceeded
+	})
 	capture("agent-production-denied-window", shared(agents), func(r *recorder) (tclient.WorkflowRun, string) {
 		r.s.SetDeployWindow(r.t, false)
 		return r.propose(deployProposal("production", "1.5.0", "replay-prod-closed")), agentaction.OutcomeDenied
