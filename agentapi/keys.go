@@ -23,10 +23,16 @@ const (
 	ScopePropose = "actions:propose"
 	ScopeRead    = "actions:read"
 	ScopeCancel  = "actions:cancel"
+	// ScopeTasksCreate creates human tasks (work for people in the field);
+	// ScopeTasksRead reads the agent's own tasks and their evidence.
+	ScopeTasksCreate = "tasks:create"
+	ScopeTasksRead   = "tasks:read"
 )
 
 // AllScopes lists every scope, in the order they are documented.
-func AllScopes() []string { return []string{ScopePropose, ScopeRead, ScopeCancel} }
+func AllScopes() []string {
+	return []string{ScopePropose, ScopeRead, ScopeCancel, ScopeTasksCreate, ScopeTasksRead}
+}
 
 // KeyPrefix starts every agent key, so a leaked key is recognisable (secret
 // scanners, log reviews) and a key of another kind is refused before any

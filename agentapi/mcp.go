@@ -27,9 +27,21 @@ const (
 	ToolVendorPayment = "start_vendor_payment"
 )
 
-// ToolNames lists the gateway's tools.
-func ToolNames() []string {
+// ToolNames lists every tool a gateway may serve: the action tools, then
+// the task tools (TaskToolNames), which a gateway serves only when
+// Config.Tasks is set (see Gateway.ToolNames).
+func ToolNames() []string { return append(actionToolNames(), TaskToolNames()...) }
+
+func actionToolNames() []string {
 	return []string{ToolPropose, ToolGet, ToolWait, ToolList, ToolCancel, ToolVendorPayment}
+}
+
+// ToolNames lists the tools this gateway serves.
+func (g *Gateway) ToolNames() []string {
+	if g.tasks == nil {
+		return actionToolNames()
+	}
+	return ToolNames()
 }
 
 // instructions tell the model what it can and cannot do here.
@@ -90,8 +102,12 @@ func (g *Gateway) newMCPServer() (*mcp.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	instr := instructions
+	if g.tasks != nil {
+		instr += "\n" + taskInstructions
+	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "execution-orchestrator", Title: "ExecutionOrchestrator agent gateway", Version: "1.0.0"},
-		&mcp.ServerOptions{Instructions: instructions, Logger: g.log.With("part", "mcp")})
+		&mcp.ServerOptions{Instructions: instr, Logger: g.log.With("part", "mcp")})
 	yes := true
 	mcp.AddTool(s, &mcp.Tool{
 		Name: ToolPropose,
@@ -133,6 +149,11 @@ func (g *Gateway) newMCPServer() (*mcp.Server, error) {
 		OutputSchema: statusSchema,
 		Annotations:  &mcp.ToolAnnotations{Title: "Cancel an action", IdempotentHint: true, DestructiveHint: &yes},
 	}, g.toolCancel)
+	if g.tasks != nil {
+		if err := g.addTaskTools(s); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 

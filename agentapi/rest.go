@@ -40,10 +40,10 @@ type route struct {
 }
 
 // routeTable is every REST route; openapi.yaml documents exactly these (a
-// test holds them in step). There is no approve route: agents never
+// test holds them in step), the task routes only when Config.Tasks is set. There is no approve route: agents never
 // approve, people do, in the web app or the Temporal UI, with proofs.
 func (g *Gateway) routeTable() []route {
-	return []route{
+	return append([]route{
 		{"GET", "/v1/healthz", "", g.healthz},
 		{"GET", "/v1/openapi.yaml", "", g.openapi},
 		{"POST", "/v1/actions", ScopePropose, g.propose},
@@ -52,7 +52,7 @@ func (g *Gateway) routeTable() []route {
 		{"GET", "/v1/actions/{id}/wait", ScopeRead, g.wait},
 		{"POST", "/v1/actions/{id}/cancel", ScopeCancel, g.cancel},
 		{"POST", "/v1/vendor-payments", ScopePropose, g.vendorPayment},
-	}
+	}, g.taskRoutes()...)
 }
 
 // restHandler puts the bearer check, the agent's rate limit and the

@@ -8,8 +8,12 @@
 // verifies the key on every request, so a revoked key stops working at once,
 // and takes the agent's identity from the key alone: never from a tool
 // argument, a body field or a header the agent chooses. Each key carries
-// scopes (actions:propose, actions:read, actions:cancel), and each agent is
-// rate limited.
+// scopes (actions:propose, actions:read, actions:cancel, tasks:create,
+// tasks:read), and each agent is rate limited.
+//
+// When Config.Tasks is set, agents also create human tasks (work for a
+// person in the field, closed with checked evidence), follow them and read
+// their evidence (tasks.go).
 //
 // There is no approve endpoint and no approve tool, by design: agents never
 // approve. The layer's point is that an agent proposes and people decide,
@@ -42,6 +46,7 @@ import (
 
 	"github.com/execution-orchestrator/orchestrator/internal/baseurl"
 	"github.com/execution-orchestrator/orchestrator/processes/agentaction"
+	"github.com/execution-orchestrator/orchestrator/processes/humantask"
 )
 
 // Paths outside the REST API.
@@ -58,6 +63,10 @@ const (
 	DefaultRateLimit    rate.Limit = 5
 	DefaultRateBurst               = 20
 	DefaultMaxBodyBytes int64      = agentaction.MaxProposalBytes + 4<<10
+	// DefaultMaxBodyBytesWithTasks is the default with Config.Tasks: a
+	// task (its instructions, context and evidence spec) is larger than a
+	// proposal.
+	DefaultMaxBodyBytesWithTasks int64 = max(agentaction.MaxProposalBytes, humantask.MaxCreateBytes) + 4<<10
 )
 
 // keyInfoExpiry is the Expiration of every TokenInfo. Agent keys do not
@@ -72,6 +81,10 @@ type Config struct {
 	Keys KeyVerifier
 	// Actions does what agents ask; an *agentaction.Client in production.
 	Actions Actions
+	// Tasks creates and reads agents' human tasks; a
+	// *humantask.AgentClient in production. Optional: nil serves no task
+	// tools or routes.
+	Tasks Tasks
 	// BaseURL is where agents reach the gateway, scheme://host[:port], e.g.
 	// http://127.0.0.1:8070. The MCP resource is BaseURL+"/mcp"; requests
 	// naming another Host are refused (421), which stops DNS-rebinding
@@ -82,7 +95,8 @@ type Config struct {
 	// it may make at once (0 => DefaultRateBurst).
 	RateLimit rate.Limit
 	RateBurst int
-	// MaxBodyBytes bounds every request body (0 => DefaultMaxBodyBytes).
+	// MaxBodyBytes bounds every request body (0 => DefaultMaxBodyBytes, or
+	// DefaultMaxBodyBytesWithTasks with Tasks).
 	MaxBodyBytes int64
 	Logger       *slog.Logger
 	// Now is the clock of the rate limiter (nil => time.Now).
@@ -93,6 +107,7 @@ type Config struct {
 type Gateway struct {
 	keys    KeyVerifier
 	actions Actions
+	tasks   Tasks // nil: no task tools or routes
 	log     *slog.Logger
 	now     func() time.Time
 	baseURL string
@@ -121,9 +136,12 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{keys: cfg.Keys, actions: cfg.Actions, log: cfg.Logger, now: cfg.Now,
+	g := &Gateway{keys: cfg.Keys, actions: cfg.Actions, tasks: cfg.Tasks, log: cfg.Logger, now: cfg.Now,
 		baseURL: strings.TrimSuffix(base.String(), "/"), scheme: base.Scheme, host: normalHost(base.Host, base.Scheme),
 		maxBody: cfg.MaxBodyBytes, limit: cfg.RateLimit, burst: cfg.RateBurst, limiters: map[string]*rate.Limiter{}}
+	if c, ok := g.tasks.(*humantask.AgentClient); ok && c == nil {
+		g.tasks = nil // a typed nil is "not configured" too
+	}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -132,6 +150,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if g.maxBody <= 0 {
 		g.maxBody = DefaultMaxBodyBytes
+		if g.tasks != nil {
+			g.maxBody = DefaultMaxBodyBytesWithTasks
+		}
 	}
 	if g.limit == 0 {
 		g.limit = DefaultRateLimit
@@ -368,7 +389,7 @@ func (g *Gateway) limitMCP(next http.Handler) http.Handler {
 }
 
 // limitBody bounds every body before anything reads it; a proposal is at
-// most agentaction.MaxProposalBytes.
+// most agentaction.MaxProposalBytes, a task humantask.MaxCreateBytes.
 func (g *Gateway) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil {

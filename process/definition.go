@@ -11,15 +11,18 @@ import (
 	tclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/execution-orchestrator/orchestrator/connectors/crm"
 	"github.com/execution-orchestrator/orchestrator/connectors/deploy"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
+	"github.com/execution-orchestrator/orchestrator/evidence"
 	"github.com/execution-orchestrator/orchestrator/gate"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/proof"
 	"github.com/execution-orchestrator/orchestrator/totp"
+	"github.com/execution-orchestrator/orchestrator/workforce"
 )
 
 // WorkflowRegistry is the part of a worker or replayer that takes workflows.
@@ -72,6 +75,7 @@ type Deps struct {
 	Treasury  *treasury.Client
 	Mail      *email.Client
 	Deploy    *deploy.Client
+	CRM       *crm.Client
 	Directory *policy.Directory
 	Links     *linktoken.Store
 	Gate      *gate.Engine
@@ -79,6 +83,10 @@ type Deps struct {
 	Trust func() (proof.Trust, error)
 	// Codes checks one-time codes from authenticator apps.
 	Codes *totp.Store
+	// Workforce is the directory of field workers human tasks are routed to.
+	Workforce *workforce.Store
+	// Evidence keeps what workers upload for human tasks.
+	Evidence *evidence.Store
 	// Signer is the worker's key, for the assertions it signs.
 	Signer          *proof.Signer
 	WebBaseURL      string

@@ -21,6 +21,9 @@ var (
 	// SARequester is who asked for the action ("agent:deploy-bot"); an
 	// agent lists its own actions by it.
 	SARequester = temporal.NewSearchAttributeKeyKeyword("EORequester")
+	// SATaskWorker is the workforce id a human task is offered to or held
+	// by now; the worker's task page lists by it.
+	SATaskWorker = temporal.NewSearchAttributeKeyKeyword("EOTaskWorker")
 )
 
 // SearchAttributeTypes lists the custom search attributes with the type names
@@ -33,4 +36,5 @@ var SearchAttributeTypes = map[string]string{
 	"EOOutcome":          "Keyword",
 	"EOPendingApprovers": "KeywordList",
 	"EORequester":        "Keyword",
+	"EOTaskWorker":       "Keyword",
 }

@@ -6,6 +6,8 @@ package processes
 import (
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes/agentaction"
+	"github.com/execution-orchestrator/orchestrator/processes/humantask"
+	"github.com/execution-orchestrator/orchestrator/processes/onboarding"
 	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
 )
 
@@ -14,6 +16,8 @@ func All(d process.Deps) []process.Definition {
 	return []process.Definition{
 		vendorpayment.Definition(d),
 		agentaction.Definition(d),
+		humantask.Definition(d),
+		onboarding.Definition(d),
 	}
 }
 

@@ -32,12 +32,23 @@ const Version = 1
 const (
 	KindApproval = "approval" // a person decided an approval slot
 	KindStart    = "start"    // a person requested a run
+	// KindTask: a worker acted on a human task (accepted or declined an
+	// offer, submitted evidence). Slot names the step ("offer-2",
+	// "submission-1"); ActionDigest is the digest of what was sent.
+	KindTask = "task"
 )
 
 // Decisions an approval can carry.
 const (
 	DecisionApprove = "approve"
 	DecisionReject  = "reject"
+)
+
+// What a worker may do on a human task (KindTask).
+const (
+	TaskAccept  = "accept"
+	TaskDecline = "decline"
+	TaskSubmit  = "submit"
 )
 
 // Methods by which a signer established the subject.
@@ -183,6 +194,19 @@ func validate(a Assertion) error {
 		}
 		if a.Decision != DecisionApprove && a.Decision != DecisionReject {
 			return fail("decision", ErrMalformed, "%q is neither %q nor %q", a.Decision, DecisionApprove, DecisionReject)
+		}
+	case KindTask:
+		if a.RunID == "" {
+			return fail("runId", ErrMalformed, "required for kind %q", a.Kind)
+		}
+		if a.Slot == "" {
+			return fail("slot", ErrMalformed, "required for kind %q", a.Kind)
+		}
+		if a.ActionDigest == "" {
+			return fail("actionDigest", ErrMalformed, "required for kind %q", a.Kind)
+		}
+		if a.Decision != TaskAccept && a.Decision != TaskDecline && a.Decision != TaskSubmit {
+			return fail("decision", ErrMalformed, "%q is not %q, %q or %q", a.Decision, TaskAccept, TaskDecline, TaskSubmit)
 		}
 	case KindStart:
 		// A request is not a decision; carrying one would invite confusion

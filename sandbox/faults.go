@@ -34,6 +34,12 @@ const (
 	EndpointDeployRelease     = "deploy.createRelease"
 	EndpointDeployGet         = "deploy.getRelease"
 	EndpointDeployList        = "deploy.listReleases"
+
+	EndpointCRMCreate   = "crm.createAccount"
+	EndpointCRMGet      = "crm.getAccount"
+	EndpointCRMList     = "crm.listAccounts"
+	EndpointCRMActivate = "crm.activate"
+	EndpointCRMAddNote  = "crm.addNote"
 )
 
 // Fault makes an endpoint slow or failing. An injected failure is a 503 (451

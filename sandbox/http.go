@@ -144,10 +144,16 @@ func (s *Server) routeTable() []route {
 		{"POST /deploy/releases", EndpointDeployRelease, s.createRelease},
 		{"GET /deploy/releases", EndpointDeployList, s.listReleases},
 		{"GET /deploy/releases/{id}", EndpointDeployGet, s.getRelease},
+		{"POST /crm/accounts", EndpointCRMCreate, s.createAccount},
+		{"GET /crm/accounts", EndpointCRMList, s.listAccounts},
+		{"GET /crm/accounts/{id}", EndpointCRMGet, s.getAccount},
+		{"POST /crm/accounts/{id}/activate", EndpointCRMActivate, s.activateAccount},
+		{"POST /crm/accounts/{id}/notes", EndpointCRMAddNote, s.addAccountNote},
 		{"GET /admin/faults", "", s.getFaults},
 		{"PUT /admin/faults", "", s.putFaults},
 		{"POST /admin/reset", "", s.postReset},
 		{"POST /admin/deploy/releases/{id}/unhealthy", "", s.postUnhealthy},
+		{"POST /admin/crm/accounts/{id}/close", "", s.postCloseAccount},
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/execution-orchestrator/orchestrator/connectors/crm"
 	"github.com/execution-orchestrator/orchestrator/connectors/deploy"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 )
@@ -43,6 +44,19 @@ const (
 	ServiceSearch      = "search"
 	SearchVersion      = "2.0.1"
 )
+
+// AccountDemo is the seed CRM account: pending, in Lisbon, where the demo
+// workforce is.
+const AccountDemo = "ACC-DEMO"
+
+// SeedAccounts returns the demo CRM accounts, created at createdAt.
+func SeedAccounts(createdAt time.Time) []crm.Account {
+	return []crm.Account{{
+		ID: AccountDemo, Name: "Joana Silva", Email: "joana.silva@example.com", Phone: "+351 21 000 0000",
+		Address: "Rua Augusta 100, 1100-053 Lisboa", Lat: 38.7107, Lon: -9.1366, Plan: crm.PlanStandard,
+		Status: crm.StatusPending, CreatedAt: createdAt.UTC(),
+	}}
+}
 
 // SeedDigest is the digest the seed registry holds for service at version:
 // "sha256:" and the hex SHA-256 of "<service>-<version>". Fixed, so tests and
@@ -136,7 +150,19 @@ func (s *Server) seed(ctx context.Context) error {
 			return fmt.Errorf("seed: %w", err)
 		}
 	}
-	return s.seedArtifacts(ctx)
+	if err := s.seedArtifacts(ctx); err != nil {
+		return err
+	}
+	return s.seedAccounts(ctx)
+}
+
+func (s *Server) seedAccounts(ctx context.Context) error {
+	for _, a := range SeedAccounts(s.now()) {
+		if err := s.store.putSeedAccount(ctx, a); err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+	}
+	return nil
 }
 
 func (s *Server) seedArtifacts(ctx context.Context) error {
@@ -149,8 +175,9 @@ func (s *Server) seedArtifacts(ctx context.Context) error {
 }
 
 // seedIfEmpty seeds an empty store. A store written before the deployment
-// system existed is not empty yet has no registry; it gets the seed artifacts
-// alone, so deployment demos work on it without a reset wiping its history.
+// system or the CRM existed is not empty yet has no registry or no accounts;
+// it gets the seed artifacts or accounts alone, so demos work on it without a
+// reset wiping its history.
 func (s *Server) seedIfEmpty(ctx context.Context) error {
 	empty, err := s.store.empty(ctx)
 	if err != nil {
@@ -164,7 +191,16 @@ func (s *Server) seedIfEmpty(ctx context.Context) error {
 		return err
 	}
 	if noArtifacts {
-		return s.seedArtifacts(ctx)
+		if err := s.seedArtifacts(ctx); err != nil {
+			return err
+		}
+	}
+	noAccounts, err := s.store.noAccounts(ctx)
+	if err != nil {
+		return err
+	}
+	if noAccounts {
+		return s.seedAccounts(ctx)
 	}
 	return nil
 }

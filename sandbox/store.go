@@ -146,10 +146,34 @@ var schema = []string{
 		detail TEXT NOT NULL DEFAULT '',
 		created_at TEXT NOT NULL,
 		seq BIGINT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS sandbox_crm_accounts (
+		id TEXT PRIMARY KEY,
+		idempotency_key TEXT NOT NULL UNIQUE,
+		request_hash TEXT NOT NULL,
+		name TEXT NOT NULL,
+		email TEXT NOT NULL,
+		phone TEXT NOT NULL,
+		address TEXT NOT NULL,
+		lat DOUBLE PRECISION NOT NULL,
+		lon DOUBLE PRECISION NOT NULL,
+		plan TEXT NOT NULL,
+		status TEXT NOT NULL,
+		verified_by TEXT NOT NULL DEFAULT '',
+		closed_reason TEXT NOT NULL DEFAULT '',
+		created_at TEXT NOT NULL,
+		activated_at TEXT NOT NULL DEFAULT '',
+		seq BIGINT NOT NULL)`,
+	`CREATE INDEX IF NOT EXISTS sandbox_crm_accounts_email ON sandbox_crm_accounts (LOWER(email))`,
+	`CREATE TABLE IF NOT EXISTS sandbox_crm_notes (
+		account_id TEXT NOT NULL,
+		idempotency_key TEXT NOT NULL,
+		text TEXT NOT NULL,
+		seq BIGINT NOT NULL,
+		PRIMARY KEY (account_id, idempotency_key))`,
 }
 
 var tables = []string{"sandbox_vendors", "sandbox_invoices", "sandbox_invoice_notes", "sandbox_schedule", "sandbox_payments", "sandbox_mail",
-	"sandbox_artifacts", "sandbox_releases"}
+	"sandbox_artifacts", "sandbox_releases", "sandbox_crm_accounts", "sandbox_crm_notes"}
 
 func (s *store) migrate(ctx context.Context) error {
 	for _, stmt := range schema {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -17,6 +18,14 @@ import (
 // production, DevSessions (the person picker) in development.
 type Authenticator interface {
 	Person(r *http.Request) (personID string, ok bool)
+}
+
+// WorkerAuthenticator is implemented by authenticators that also sign in
+// field workers (people of the workforce directory, not the organisation):
+// a worker's session is sealed for another purpose than a person's, so
+// one is never taken for the other.
+type WorkerAuthenticator interface {
+	Worker(r *http.Request) (workerID string, ok bool)
 }
 
 // SessionStarter is implemented by authenticators that let the app itself
@@ -89,10 +98,17 @@ type sessions struct {
 	seal    sealer
 	purpose string
 	known   func(personID string) bool
-	secure  bool
-	ttl     time.Duration
-	now     func() time.Time
+	// knownWorker says whether a worker id is in the workforce directory;
+	// nil means workers cannot sign in.
+	knownWorker func(ctx context.Context, workerID string) bool
+	secure      bool
+	ttl         time.Duration
+	now         func() time.Time
 }
+
+// workerPurpose seals a worker's session: a person's session does not open
+// as a worker's, nor the other way round.
+func (s sessions) workerPurpose() string { return s.purpose + "|worker" }
 
 func (s sessions) person(r *http.Request) (string, bool) {
 	c, err := r.Cookie(sessionCookie)
@@ -107,9 +123,33 @@ func (s sessions) person(r *http.Request) (string, bool) {
 	return string(id), true
 }
 
+func (s sessions) worker(r *http.Request) (string, bool) {
+	if s.knownWorker == nil {
+		return "", false
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return "", false
+	}
+	id, _, err := s.seal.open(s.workerPurpose(), c.Value, s.now())
+	// knownWorker rejects workers removed from the workforce since.
+	if err != nil || len(id) == 0 || !s.knownWorker(r.Context(), string(id)) {
+		return "", false
+	}
+	return string(id), true
+}
+
 func (s sessions) start(w http.ResponseWriter, personID string) {
+	s.startAs(w, s.purpose, personID)
+}
+
+func (s sessions) startWorker(w http.ResponseWriter, workerID string) {
+	s.startAs(w, s.workerPurpose(), workerID)
+}
+
+func (s sessions) startAs(w http.ResponseWriter, purpose, id string) {
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: s.seal.seal(s.purpose, []byte(personID), s.now().Add(s.ttl)),
+		Name: sessionCookie, Value: s.seal.seal(purpose, []byte(id), s.now().Add(s.ttl)),
 		Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: int(s.ttl.Seconds()),
 	})
 }
@@ -138,6 +178,22 @@ func (d *DevSessions) SignIn(w http.ResponseWriter, personID string) { d.s.start
 
 // SignOut implements SessionStarter.
 func (d *DevSessions) SignOut(w http.ResponseWriter) { d.s.end(w) }
+
+// WithWorkers lets field workers sign in too; known rejects ids not in the
+// workforce directory. It returns d.
+func (d *DevSessions) WithWorkers(known func(ctx context.Context, workerID string) bool) *DevSessions {
+	d.s.knownWorker = known
+	return d
+}
+
+// Worker implements WorkerAuthenticator.
+func (d *DevSessions) Worker(r *http.Request) (string, bool) { return d.s.worker(r) }
+
+// SignInWorker starts a field worker's session (the picker's "field
+// worker" buttons).
+func (d *DevSessions) SignInWorker(w http.ResponseWriter, workerID string) {
+	d.s.startWorker(w, workerID)
+}
 
 // csrf implements the per-browser-session CSRF token: a random nonce in a
 // cookie, and in forms the HMAC of that nonce. A cross-site page can make the

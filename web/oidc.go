@@ -75,6 +75,7 @@ const (
 type OIDC struct {
 	cfg      OIDCConfig
 	dir      *policy.Directory
+	workers  Workforce // nil: only the organisation's people sign in
 	sessions sessions
 	login    sealer
 	secure   bool
@@ -168,6 +169,17 @@ func checkIssuer(issuer string) error {
 // Person implements Authenticator.
 func (o *OIDC) Person(r *http.Request) (string, bool) { return o.sessions.person(r) }
 
+// Worker implements WorkerAuthenticator: a field worker whose verified
+// email is in the workforce directory.
+func (o *OIDC) Worker(r *http.Request) (string, bool) { return o.sessions.worker(r) }
+
+// withWorkers lets the people of the workforce directory sign in as field
+// workers, matched by verified email after the organisation's people.
+func (o *OIDC) withWorkers(wf Workforce) {
+	o.workers = wf
+	o.sessions.knownWorker = workerKnown(wf)
+}
+
 // ProofMethod names how the person was identified, for the decision
 // assertions the app signs.
 func (o *OIDC) ProofMethod() string { return proof.MethodOIDC }
@@ -249,15 +261,15 @@ const restartHint = "Start again from the sign-in page."
 // finish completes a sign-in on the callback: it checks the state against
 // the login cookie (once), exchanges the code with the PKCE verifier,
 // verifies the ID token and its nonce, and maps the identity to a person.
-// It returns the person and the local page to go to.
-func (o *OIDC) finish(ctx context.Context, w http.ResponseWriter, r *http.Request) (personID, next string, _ *authError) {
+// It returns who signed in and the local page to go to.
+func (o *OIDC) finish(ctx context.Context, w http.ResponseWriter, r *http.Request) (who identity, next string, _ *authError) {
 	q := r.URL.Query()
 	state, code := q.Get("state"), q.Get("code")
 	switch {
 	case len(state) > maxState:
-		return "", "", refuse(http.StatusBadRequest, "Bad sign-in response", fmt.Sprintf("state: longer than %d characters.", maxState), errors.New("state too long"))
+		return identity{}, "", refuse(http.StatusBadRequest, "Bad sign-in response", fmt.Sprintf("state: longer than %d characters.", maxState), errors.New("state too long"))
 	case len(code) > maxCode:
-		return "", "", refuse(http.StatusBadRequest, "Bad sign-in response", fmt.Sprintf("code: longer than %d characters.", maxCode), errors.New("code too long"))
+		return identity{}, "", refuse(http.StatusBadRequest, "Bad sign-in response", fmt.Sprintf("code: longer than %d characters.", maxCode), errors.New("code too long"))
 	}
 	ls, exp, aerr := o.takeLoginState(w, r, state)
 	if pe := q.Get("error"); pe != "" {
@@ -267,13 +279,13 @@ func (o *OIDC) finish(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		if len(desc) > 200 {
 			desc = desc[:200] + "…"
 		}
-		return "", "", refuse(http.StatusForbidden, "Sign-in refused", "The sign-in provider refused the sign-in: "+shorten(pe, 64)+" "+desc, fmt.Errorf("provider error %q", pe))
+		return identity{}, "", refuse(http.StatusForbidden, "Sign-in refused", "The sign-in provider refused the sign-in: "+shorten(pe, 64)+" "+desc, fmt.Errorf("provider error %q", pe))
 	}
 	if aerr != nil {
-		return "", "", aerr
+		return identity{}, "", aerr
 	}
 	if code == "" {
-		return "", "", refuse(http.StatusBadRequest, "Bad sign-in response", "code: missing. "+restartHint, errors.New("no code"))
+		return identity{}, "", refuse(http.StatusBadRequest, "Bad sign-in response", "code: missing. "+restartHint, errors.New("no code"))
 	}
 	// A completed callback replayed is refused before its code goes to the
 	// provider again. Only completed ones are remembered (below): anyone
@@ -283,12 +295,12 @@ func (o *OIDC) finish(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		return refuse(http.StatusForbidden, "Sign-in already used", "This sign-in response was already used. "+restartHint, err)
 	}
 	if o.completed(ls.State) {
-		return "", "", replayed(errors.New("login state replayed"))
+		return identity{}, "", replayed(errors.New("login state replayed"))
 	}
 
 	p, verifier, err := o.provider(ctx)
 	if err != nil {
-		return "", "", refuse(http.StatusBadGateway, "Sign-in unavailable", "The sign-in provider could not be reached. Try again in a moment.", err)
+		return identity{}, "", refuse(http.StatusBadGateway, "Sign-in unavailable", "The sign-in provider could not be reached. Try again in a moment.", err)
 	}
 	ctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, o.httpc), 2*providerTimeout)
 	defer cancel()
@@ -296,48 +308,53 @@ func (o *OIDC) finish(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) {
-			return "", "", refuse(http.StatusForbidden, "Sign-in refused", "The sign-in provider did not accept this sign-in. "+restartHint, fmt.Errorf("exchange code: %w", err))
+			return identity{}, "", refuse(http.StatusForbidden, "Sign-in refused", "The sign-in provider did not accept this sign-in. "+restartHint, fmt.Errorf("exchange code: %w", err))
 		}
-		return "", "", refuse(http.StatusBadGateway, "Sign-in unavailable", "The sign-in provider could not be reached. Try again in a moment.", fmt.Errorf("exchange code: %w", err))
+		return identity{}, "", refuse(http.StatusBadGateway, "Sign-in unavailable", "The sign-in provider could not be reached. Try again in a moment.", fmt.Errorf("exchange code: %w", err))
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return "", "", refuse(http.StatusBadGateway, "Sign-in failed", "The sign-in provider sent no ID token.", errors.New("token response has no id_token"))
+		return identity{}, "", refuse(http.StatusBadGateway, "Sign-in failed", "The sign-in provider sent no ID token.", errors.New("token response has no id_token"))
 	}
 	notVerified := func(err error) *authError {
 		return refuse(http.StatusForbidden, "Sign-in refused", "The sign-in could not be verified. "+restartHint, err)
 	}
 	idt, err := verifier.Verify(ctx, raw)
 	if err != nil {
-		return "", "", notVerified(fmt.Errorf("verify ID token: %w", err))
+		return identity{}, "", notVerified(fmt.Errorf("verify ID token: %w", err))
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(ls.Nonce)) != 1 {
-		return "", "", notVerified(errors.New("verify ID token: nonce does not match the login state"))
+		return identity{}, "", notVerified(errors.New("verify ID token: nonce does not match the login state"))
 	}
 	// The provider issued an ID token for this very login: from here on the
 	// state is used up, even if the person is then refused. Marking checks
 	// again, so of two copies of a callback racing here one loses, even if
 	// the provider redeemed its code twice.
 	if err := o.markUsed(ls.State, exp); err != nil {
-		return "", "", replayed(err)
+		return identity{}, "", replayed(err)
 	}
 	// at_hash ties the access token (used for userinfo below) to this ID token.
 	if idt.AccessTokenHash != "" {
 		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			return "", "", notVerified(fmt.Errorf("verify access token: %w", err))
+			return identity{}, "", notVerified(fmt.Errorf("verify access token: %w", err))
 		}
 	}
 	claims, aerr := o.claims(ctx, p, idt, tok)
 	if aerr != nil {
-		return "", "", aerr
+		return identity{}, "", aerr
 	}
-	personID, aerr = o.person(claims)
+	who, aerr = o.identify(ctx, claims)
 	if aerr != nil {
-		return "", "", aerr
+		return identity{}, "", aerr
 	}
-	o.sessions.start(w, personID)
-	o.log.InfoContext(ctx, "signed in", "person", personID, "subject", idt.Subject, "issuer", idt.Issuer)
-	return personID, ls.Next, nil
+	if who.Worker {
+		o.sessions.startWorker(w, who.ID)
+		o.log.InfoContext(ctx, "signed in", "worker", who.ID, "subject", idt.Subject, "issuer", idt.Issuer)
+	} else {
+		o.sessions.start(w, who.ID)
+		o.log.InfoContext(ctx, "signed in", "person", who.ID, "subject", idt.Subject, "issuer", idt.Issuer)
+	}
+	return who, ls.Next, nil
 }
 
 // takeLoginState reads and clears the login cookie for state.
@@ -443,12 +460,35 @@ func (o *OIDC) complete(claims map[string]any) bool {
 	return hasVerified
 }
 
-// person maps the verified identity to a directory person by email.
+// identity is who signed in: a person of the organisation directory, or a
+// field worker of the workforce directory.
+type identity struct {
+	ID     string
+	Worker bool
+}
+
+// home is where someone signed in goes when nothing else is asked.
+func (i identity) home() string {
+	if i.Worker {
+		return "/tasks"
+	}
+	return "/inbox"
+}
+
+// person maps the verified identity to a directory person by email (or, if
+// field workers may sign in, to a worker).
 func (o *OIDC) person(claims map[string]any) (string, *authError) {
+	who, aerr := o.identify(context.Background(), claims)
+	return who.ID, aerr
+}
+
+// identify maps the verified email to a person of the organisation
+// directory, else to a field worker of the workforce directory.
+func (o *OIDC) identify(ctx context.Context, claims map[string]any) (identity, *authError) {
 	v, _ := claims[o.cfg.PersonClaim].(string)
 	v = strings.TrimSpace(v)
 	if v == "" {
-		return "", refuse(http.StatusForbidden, "Not allowed to sign in",
+		return identity{}, refuse(http.StatusForbidden, "Not allowed to sign in",
 			fmt.Sprintf("Your sign-in does not say your %s, so it cannot be matched to a person here. Ask an administrator.", o.cfg.PersonClaim),
 			fmt.Errorf("claim %q missing", o.cfg.PersonClaim))
 	}
@@ -457,16 +497,27 @@ func (o *OIDC) person(claims map[string]any) (string, *authError) {
 	// provider; it must not open someone's approvals. A missing flag counts
 	// as unverified.
 	if !isTrue(claims["email_verified"]) {
-		return "", refuse(http.StatusForbidden, "Not allowed to sign in",
+		return identity{}, refuse(http.StatusForbidden, "Not allowed to sign in",
 			fmt.Sprintf("The sign-in provider has not verified the email address %s. Verify it there, then sign in again.", shown),
 			fmt.Errorf("email %q not verified", v))
 	}
 	for _, p := range o.dir.People() {
 		if strings.EqualFold(p.Email, v) {
-			return p.ID, nil
+			return identity{ID: p.ID}, nil
 		}
 	}
-	return "", refuse(http.StatusForbidden, "Not allowed to sign in",
+	if o.workers != nil {
+		ws, err := o.workers.List(ctx)
+		if err != nil {
+			return identity{}, refuse(http.StatusBadGateway, "Sign-in unavailable", "The workforce directory could not be read. Try again in a moment.", fmt.Errorf("list workforce: %w", err))
+		}
+		for _, wk := range ws {
+			if wk.Email != "" && strings.EqualFold(wk.Email, v) {
+				return identity{ID: wk.ID, Worker: true}, nil
+			}
+		}
+	}
+	return identity{}, refuse(http.StatusForbidden, "Not allowed to sign in",
 		fmt.Sprintf("%s is not in the organisation directory, so it cannot approve payments here. Ask an administrator to add it.", shown),
 		fmt.Errorf("%s %q not in the directory", o.cfg.PersonClaim, v))
 }
@@ -491,10 +542,11 @@ func shorten(s string, n int) string {
 
 // ---- handlers ----
 
-// home sends people to their inbox, or to sign in.
+// home sends people to their inbox, field workers to their tasks, anyone
+// else to sign in.
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.auth.Person(r); ok {
-		http.Redirect(w, r, "/inbox", http.StatusSeeOther)
+	if who, ok := s.signedIn(r); ok {
+		http.Redirect(w, r, who.home(), http.StatusSeeOther)
 		return
 	}
 	next := r.URL.Query().Get("next")
@@ -513,8 +565,8 @@ func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) {
 	if !localPath(next) {
 		next = ""
 	}
-	if _, ok := s.auth.Person(r); ok {
-		http.Redirect(w, r, orDefault(next, "/inbox"), http.StatusSeeOther)
+	if who, ok := s.signedIn(r); ok {
+		http.Redirect(w, r, orDefault(next, who.home()), http.StatusSeeOther)
 		return
 	}
 	to, err := s.oidc.start(r.Context(), w, next)
@@ -527,7 +579,7 @@ func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
-	_, next, aerr := s.oidc.finish(r.Context(), w, r)
+	who, next, aerr := s.oidc.finish(r.Context(), w, r)
 	if aerr != nil {
 		level := slog.LevelWarn
 		if aerr.status >= 500 {
@@ -537,7 +589,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, aerr.status, aerr.heading, aerr.message)
 		return
 	}
-	http.Redirect(w, r, orDefault(next, "/inbox"), http.StatusSeeOther)
+	http.Redirect(w, r, orDefault(next, who.home()), http.StatusSeeOther)
 }
 
 func (s *Server) oidcLogout(w http.ResponseWriter, r *http.Request) {

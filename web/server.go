@@ -2,7 +2,10 @@
 // site where people see the payments waiting for them, exactly what each will
 // execute, and approve or reject it. Decisions go to the workflow as the
 // "approval" Update, so the workflow's validator has the last word and its
-// refusals are shown to the person.
+// refusals are shown to the person. Field workers of the workforce directory
+// sign in too and work their human tasks from a phone (tasks.go): the only
+// pages with a script, a small inline one for the check-in position and the
+// signature pad.
 package web
 
 import (
@@ -103,6 +106,17 @@ type Config struct {
 	// process.TaskQueue: any other workflow could answer the approvals query
 	// with another payment's identity. Required.
 	WorkflowTypes []string
+	// Workforce is the directory of field workers (*workforce.Store). With
+	// it, workers sign in too (the picker lists them; OpenID Connect
+	// matches their verified email) and see their human tasks under
+	// /tasks; a *workforce.Store also serves the workforce REST API at
+	// /api/workforce to field coordinators. nil: no task pages.
+	Workforce Workforce
+	// Evidence stores what workers upload (*evidence.Store); required with
+	// Workforce.
+	Evidence Evidence
+	// Tasks overrides Temporal for the task pages; tests pass a fake here.
+	Tasks Tasks
 }
 
 // DefaultReadRoles are the finance roles that may read every payment.
@@ -121,6 +135,9 @@ type Server struct {
 	readRoles []string
 	signer    *proof.Signer
 	wfTypes   []string
+	workers   Workforce // nil: no field workers
+	evidence  Evidence
+	tasks     Tasks
 	host      string // allowed Host header, normalized; "" allows any
 	scheme    string
 	csrf      csrf
@@ -155,6 +172,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Links != nil {
 		s.links = cfg.Links
 	}
+	if cfg.Workforce != nil {
+		if cfg.Evidence == nil {
+			return nil, errors.New("web: Config.Evidence is required with Config.Workforce: field workers upload their evidence there")
+		}
+		s.workers, s.evidence, s.tasks = cfg.Workforce, cfg.Evidence, cfg.Tasks
+		if s.tasks == nil {
+			if cfg.Temporal == nil {
+				return nil, errors.New("web: Config.Temporal (or Config.Tasks) is required with Config.Workforce")
+			}
+			s.tasks = temporalTasks{c: cfg.Temporal}
+		}
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -178,11 +207,18 @@ func New(cfg Config) (*Server, error) {
 		key = []byte(randomString(32))
 	}
 	if cfg.DevIdentity {
-		s.auth = NewDevSessions(key, func(id string) bool { _, ok := cfg.Directory.Person(id); return ok }, secure, s.now)
+		d := NewDevSessions(key, func(id string) bool { _, ok := cfg.Directory.Person(id); return ok }, secure, s.now)
+		if s.workers != nil {
+			d.WithWorkers(workerKnown(s.workers))
+		}
+		s.auth = d
 	} else {
 		o, err := newOIDC(*cfg.OIDC, base, cfg.Directory, key, secure, s.now, s.log)
 		if err != nil {
 			return nil, err
+		}
+		if s.workers != nil {
+			o.withWorkers(s.workers)
 		}
 		s.oidc, s.auth = o, o
 	}
@@ -211,6 +247,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /inbox", s.inbox)
 	mux.HandleFunc("GET /approvals/{workflowId}", s.detail)
 	mux.HandleFunc("POST /approvals/{workflowId}", s.decide)
+	s.routeTasks(mux, cfg.Workforce)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "Not found", "There is no page at "+shorten(r.URL.Path, 200)+".")
 	})
@@ -219,7 +256,7 @@ func New(cfg Config) (*Server, error) {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, "Cross-site request refused", "This form was submitted from another site. Open the page here and try again.")
 	}))
-	s.handle = securityHeaders(s.checkHost(limitBody(cop.Handler(mux))))
+	s.handle = securityHeaders(s.checkHost(limitBody(cop.Handler(mux), bodyLimit)))
 	return s, nil
 }
 
@@ -248,13 +285,22 @@ func (s *Server) checkHost(next http.Handler) http.Handler {
 // maxFormBytes bounds every request body; forms here are a few kilobytes.
 const maxFormBytes = 64 << 10
 
-func limitBody(next http.Handler) http.Handler {
+func limitBody(next http.Handler, limit func(*http.Request) int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+			r.Body = http.MaxBytesReader(w, r.Body, limit(r))
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bodyLimit is maxFormBytes for every request but an evidence upload,
+// which may carry maxEvidenceRequestBytes.
+func bodyLimit(r *http.Request) int64 {
+	if r.Method == http.MethodPost && isEvidencePath(r.URL.Path) {
+		return maxEvidenceRequestBytes
+	}
+	return maxFormBytes
 }
 
 // NewHTTPServer wraps the app's handler in an http.Server whose timeouts and
@@ -359,11 +405,20 @@ type page struct {
 	SignInPath  string
 	DevIdentity bool // show the development sign-in warning
 	CSRF        string
-	Data        any
+	// Home is the signed-in person's start page: the approval inbox, or a
+	// field worker's tasks.
+	Home, HomeLabel string
+	// Nonce allows the page's own inline script (task pages only).
+	Nonce string
+	// Refresh reloads the page after this many seconds (0: never), while
+	// the workflow has not caught up yet.
+	Refresh int
+	Data    any
 }
 
 func (s *Server) newPage(w http.ResponseWriter, r *http.Request, title string, me string) page {
-	p := page{Title: title, CSRF: s.csrf.token(w, r), DevIdentity: s.dev, SignInPath: s.signInURL(""), SignOutPath: "/logout"}
+	p := page{Title: title, CSRF: s.csrf.token(w, r), DevIdentity: s.dev, SignInPath: s.signInURL(""), SignOutPath: "/logout",
+		Home: "/inbox", HomeLabel: "Inbox"}
 	if me != "" {
 		v := s.personView(me)
 		p.Me = &v
@@ -456,6 +511,11 @@ type failView struct {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, heading, msg string) {
 	me, _ := s.auth.Person(r)
 	p := s.newPage(w, r, heading, me)
+	if me == "" {
+		if wk, ok := s.workerOf(r); ok {
+			p = s.workerPage(w, r, heading, wk)
+		}
+	}
 	p.Data = failView{Status: status, Heading: heading, Message: msg}
 	s.render(w, r, status, "error", p)
 }
@@ -474,11 +534,19 @@ func (s *Server) picker(w http.ResponseWriter, r *http.Request) {
 	if !localPath(next) {
 		next = ""
 	}
+	workers, workersErr := s.pickerWorkers(r)
 	pg := s.newPage(w, r, "Who are you?", me)
+	if me == "" {
+		if wk, ok := s.workerOf(r); ok {
+			pg = s.workerPage(w, r, "Who are you?", wk)
+		}
+	}
 	pg.Data = struct {
-		People []personView
-		Next   string
-	}{people, next}
+		People     []personView
+		Workers    []workerView
+		WorkersErr string
+		Next       string
+	}{people, workers, workersErr, next}
 	s.render(w, r, http.StatusOK, "picker", pg)
 }
 
@@ -488,11 +556,15 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "Not available", "Sign-in is handled elsewhere.")
 		return
 	}
-	if !s.parseForm(w, r, map[string]int{"person": maxPersonID, "next": maxNext, csrfField: maxCSRF}) {
+	if !s.parseForm(w, r, map[string]int{"person": maxPersonID, "worker": maxPersonID, "next": maxNext, csrfField: maxCSRF}) {
 		return
 	}
 	if !s.csrf.valid(r) {
 		s.fail(w, r, http.StatusForbidden, "Form expired", "The form's security token is missing or wrong. Reload the page and try again.")
+		return
+	}
+	if wid := r.PostFormValue("worker"); wid != "" {
+		s.signInWorker(w, r, wid)
 		return
 	}
 	id := r.PostFormValue("person")
@@ -533,6 +605,9 @@ type inboxRow struct {
 
 func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 	me, ok := s.auth.Person(r)
+	if !ok && s.refuseWorker(w, r) {
+		return
+	}
 	if !ok {
 		http.Redirect(w, r, s.signInURL(""), http.StatusSeeOther)
 		return
@@ -635,6 +710,9 @@ func (s *Server) detail(w http.ResponseWriter, r *http.Request) {
 	switch code {
 	case 0:
 	case http.StatusUnauthorized:
+		if s.refuseWorker(w, r) {
+			return
+		}
 		http.Redirect(w, r, s.signInURL(r.URL.Path), http.StatusSeeOther)
 		return
 	default:
@@ -1040,7 +1118,7 @@ func parseTemplates() (map[string]*template.Template, error) {
 		return s
 	}}
 	out := map[string]*template.Template{}
-	for _, name := range []string{"picker", "inbox", "detail", "error"} {
+	for _, name := range []string{"picker", "inbox", "detail", "error", "tasks", "task"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parse template %s: %w", name, err)

@@ -10,11 +10,13 @@ import (
 	tclient "go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/execution-orchestrator/orchestrator/connectors/crm"
 	"github.com/execution-orchestrator/orchestrator/connectors/deploy"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
+	"github.com/execution-orchestrator/orchestrator/evidence"
 	"github.com/execution-orchestrator/orchestrator/gate"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
@@ -23,6 +25,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/proof"
 	"github.com/execution-orchestrator/orchestrator/telemetry"
 	"github.com/execution-orchestrator/orchestrator/totp"
+	"github.com/execution-orchestrator/orchestrator/workforce"
 )
 
 // Config says where the worker's dependencies are. Directory and Links may
@@ -47,6 +50,11 @@ type Config struct {
 	KeysDir string
 	// Codes checks one-time codes; nil opens the store beside the link tokens.
 	Codes *totp.Store
+	// Workforce is the directory of field workers human tasks are routed
+	// to, and Evidence the store of their uploads; the caller opens and
+	// closes both (nil: human tasks fail as not configured).
+	Workforce *workforce.Store
+	Evidence  *evidence.Store
 	// HTTPOptions tune the ERP and treasury connectors (timeouts, breaker);
 	// empty keeps httpx's defaults.
 	HTTPOptions []httpx.Option
@@ -149,12 +157,15 @@ func New(ctx context.Context, c tclient.Client, cfg Config) (*Worker, error) {
 		ERP:             erp.New(cfg.SandboxURL, append([]httpx.Option{httpx.WithLogger(log)}, cfg.HTTPOptions...)...),
 		Treasury:        treasury.New(cfg.SandboxURL, append([]httpx.Option{httpx.WithLogger(log)}, cfg.HTTPOptions...)...),
 		Deploy:          deploy.New(cfg.SandboxURL, append([]httpx.Option{httpx.WithLogger(log)}, cfg.HTTPOptions...)...),
+		CRM:             crm.New(cfg.SandboxURL, append([]httpx.Option{httpx.WithLogger(log)}, cfg.HTTPOptions...)...),
 		Mail:            email.New(cfg.SMTPAddr, cfg.SandboxURL, email.WithLogger(log)),
 		Directory:       dir,
 		Links:           links,
 		Gate:            engine,
 		Trust:           TrustFrom(cfg.KeysDir, dir),
 		Codes:           codes,
+		Workforce:       cfg.Workforce,
+		Evidence:        cfg.Evidence,
 		Signer:          signer,
 		WebBaseURL:      cfg.WebBaseURL,
 		FinanceOpsEmail: cfg.FinanceOpsEmail,

@@ -19,6 +19,7 @@ import (
 
 	"github.com/execution-orchestrator/orchestrator/agentapi"
 	"github.com/execution-orchestrator/orchestrator/processes/agentaction"
+	"github.com/execution-orchestrator/orchestrator/processes/humantask"
 	"github.com/execution-orchestrator/orchestrator/proof"
 )
 
@@ -173,10 +174,11 @@ func agentNameArg(cmd string, args []string) (string, []string, error) {
 	return args[0], args[1:], nil
 }
 
-// startAgentAPI starts the agent gateway on c. It signs each start with the
-// gateway's own key, whose public half goes where the worker reads trusted
-// keys, allowed only method agent-key (so it can vouch for an agent's
-// start and never for a decision).
+// startAgentAPI starts the agent gateway on c, with agents' actions and
+// human tasks. It signs each start with the gateway's own key, whose
+// public half goes where the worker reads trusted keys, allowed only
+// method agent-key (so it can vouch for an agent's start and never for a
+// decision).
 func startAgentAPI(ctx context.Context, c tclient.Client, s *settings, log *slog.Logger) (part, error) {
 	glog := log.With("part", "agent-api")
 	signer, err := proof.EnsureSigner(s.keys(), "agent-gateway", proof.IssuerGateway, proof.MethodAgentKey)
@@ -187,14 +189,23 @@ func startAgentAPI(ctx context.Context, c tclient.Client, s *settings, log *slog
 	if err != nil {
 		return part{}, err
 	}
+	// Agents read the evidence of the tasks they created from the store
+	// field workers upload to.
+	ev, err := openEvidence(ctx, s)
+	if err != nil {
+		keys.Close()
+		return part{}, err
+	}
+	closeStores := func() { ev.Close(); keys.Close() }
 	gw, err := agentapi.New(agentapi.Config{
 		Keys:    keys,
 		Actions: &agentaction.Client{Temporal: c, Signer: signer},
+		Tasks:   &humantask.AgentClient{Temporal: c, Signer: signer, EvidenceStore: ev},
 		BaseURL: s.agentAPIURL(),
 		Logger:  glog,
 	})
 	if err != nil {
-		keys.Close()
+		closeStores()
 		return part{}, fmt.Errorf("agent gateway: %w", err)
 	}
 	if u, _ := url.Parse(s.agentAPIURL()); u != nil && u.Scheme == "http" {
@@ -204,14 +215,14 @@ func startAgentAPI(ctx context.Context, c tclient.Client, s *settings, log *slog
 	}
 	ln, err := net.Listen("tcp", s.agentAPIAddr)
 	if err != nil {
-		keys.Close()
+		closeStores()
 		return part{}, fmt.Errorf("agent gateway listen on %s: %w", s.agentAPIAddr, err)
 	}
 	hs := agentapi.NewHTTPServer(gw.Handler())
 	hs.ErrorLog = slog.NewLogLogger(glog.Handler(), slog.LevelWarn)
 	glog.Info("agent gateway ready", "mcp", gw.MCPURL(), "rest", s.agentAPIURL()+"/v1/")
 	return background(ctx, "agent gateway", func(ctx context.Context) error {
-		defer keys.Close()
+		defer closeStores()
 		errc := make(chan error, 1)
 		go func() { errc <- hs.Serve(ln) }()
 		select {

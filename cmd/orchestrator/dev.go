@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	tclient "go.temporal.io/sdk/client"
@@ -138,6 +139,9 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 		return err
 	}
 
+	if err := seedWorkforce(ctx, s, log); err != nil {
+		return err
+	}
 	w, err := startWorker(ctx, c, s, metrics, log)
 	if err != nil {
 		return err
@@ -159,8 +163,9 @@ ExecutionOrchestrator is up (%s):
   Temporal Web UI     %s/namespaces/%s/workflows
   Temporal gRPC       %s   (namespace %s, task queue %s)
   Approval web app    %s
+  Field worker tasks  %s/tasks   (pick a field worker, e.g. ana-field, on the sign-in page)
   Agent gateway       %s/mcp (MCP), %s/v1/ (REST; OpenAPI at /v1/openapi.yaml)
-                      key: ./bin/orchestrator agents create my-agent --scopes actions:propose,actions:read
+                      key: ./bin/orchestrator agents create my-agent --scopes actions:propose,actions:read,tasks:create,tasks:read
   Sandbox API         %s   (ERP, treasury, mail; OpenAPI in sandbox/openapi.yaml)
   Sandbox SMTP        %s
   Detector schedule   %s every %s
@@ -168,7 +173,7 @@ ExecutionOrchestrator is up (%s):
 Try:  ./bin/orchestrator start vendor-payment --invoice INV-1042
 Ctrl-C stops everything.
 `, time.Since(started).Round(time.Millisecond), cfg.UIURL(), cfg.Server.Namespace, cfg.Address(), cfg.Server.Namespace,
-		process.TaskQueue, s.webBaseURL, s.agentAPIURL(), s.agentAPIURL(), s.sandboxURL, s.smtpAddr, vendorpayment.OverdueDetectorScheduleID, s.detectorInterval, metricsLine(s.metricsAddr))
+		process.TaskQueue, s.webBaseURL, strings.TrimSuffix(s.webBaseURL, "/"), s.agentAPIURL(), s.agentAPIURL(), s.sandboxURL, s.smtpAddr, vendorpayment.OverdueDetectorScheduleID, s.detectorInterval, metricsLine(s.metricsAddr))
 
 	return supervise(ctx, parts, log)
 }

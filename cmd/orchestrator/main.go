@@ -38,6 +38,7 @@ Usage:
   orchestrator totp enroll <person>          one-time codes for approving from the Temporal UI
   orchestrator agents create <name> [--scopes actions:propose,actions:read]   an agent key, shown once
   orchestrator agents revoke <name> | agents list
+  orchestrator workforce list | show <id> | put --file worker.json | remove <id> | seed   the field workforce
 
 Temporal connection settings come from Temporal's environment configuration
 (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
@@ -105,6 +106,8 @@ func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) er
 		return runTOTP(ctx, rest, out)
 	case "agents":
 		return runAgents(ctx, rest, out)
+	case "workforce":
+		return runWorkforce(ctx, rest, out)
 	case "agent-api":
 		return runAgentAPI(ctx, rest, out, log)
 	case "mcp":

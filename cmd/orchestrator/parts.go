@@ -14,6 +14,7 @@ import (
 	tclient "go.temporal.io/sdk/client"
 
 	"github.com/execution-orchestrator/orchestrator/client"
+	"github.com/execution-orchestrator/orchestrator/evidence"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
 	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/process"
@@ -23,6 +24,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/telemetry"
 	"github.com/execution-orchestrator/orchestrator/web"
 	"github.com/execution-orchestrator/orchestrator/worker"
+	"github.com/execution-orchestrator/orchestrator/workforce"
 )
 
 func loadDirectory(s *settings) (*policy.Directory, error) {
@@ -45,6 +47,31 @@ func workerConfig(s *settings, log *slog.Logger) worker.Config {
 		FinanceOpsEmail: s.financeOpsEmail,
 		Logger:          log,
 	}
+}
+
+// openEvidence opens the evidence store where the other stores are, its
+// blobs under <data-dir>/evidence.
+func openEvidence(ctx context.Context, s *settings) (*evidence.Store, error) {
+	store, err := evidence.Open(ctx, s.databaseURL, s.sqlitePath("orchestrator.db"), s.evidenceDir(), time.Now)
+	if err != nil {
+		return nil, fmt.Errorf("open evidence store: %w", err)
+	}
+	return store, nil
+}
+
+// openTaskStores opens the workforce directory and the evidence store that
+// human tasks, the worker and the web app share; close closes both.
+func openTaskStores(ctx context.Context, s *settings) (*workforce.Store, *evidence.Store, func(), error) {
+	wf, err := openWorkforce(ctx, s)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ev, err := openEvidence(ctx, s)
+	if err != nil {
+		wf.Close()
+		return nil, nil, nil, err
+	}
+	return wf, ev, func() { ev.Close(); wf.Close() }, nil
 }
 
 // background runs fn until its context is cancelled and reports as a part.
@@ -76,12 +103,19 @@ func startWorker(ctx context.Context, c tclient.Client, s *settings, metrics *te
 	if metrics != nil {
 		cfg.Metrics, cfg.MetricsAddr = metrics, s.metricsAddr
 	}
+	wf, ev, closeStores, err := openTaskStores(ctx, s)
+	if err != nil {
+		return part{}, err
+	}
+	cfg.Workforce, cfg.Evidence = wf, ev
 	w, err := worker.New(ctx, c, cfg)
 	if err != nil {
+		closeStores()
 		return part{}, err
 	}
 	if err := w.Start(); err != nil {
 		w.Close()
+		closeStores()
 		return part{}, fmt.Errorf("start worker: %w", err)
 	}
 	log.Info("worker polling", "taskQueue", w.TaskQueue())
@@ -91,6 +125,7 @@ func startWorker(ctx context.Context, c tclient.Client, s *settings, metrics *te
 	return background(ctx, "worker", func(ctx context.Context) error {
 		<-ctx.Done()
 		w.Close() // waits for in-flight tasks up to the worker's stop timeout
+		closeStores()
 		return nil
 	}), nil
 }
@@ -117,11 +152,19 @@ func startWeb(ctx context.Context, c tclient.Client, s *settings, log *slog.Logg
 	if err != nil {
 		return part{}, err
 	}
+	wf, ev, closeStores, err := openTaskStores(ctx, s)
+	if err != nil {
+		return part{}, err
+	}
 	links, err := linktoken.Open(ctx, s.databaseURL, s.sqlitePath("orchestrator.db"), time.Now)
 	if err != nil {
+		closeStores()
 		return part{}, fmt.Errorf("open link token store: %w", err)
 	}
-	cfg := web.Config{Temporal: c, Directory: dir, Links: links, Logger: log.With("part", "web"), Now: time.Now}
+	closeAll := func() { links.Close(); closeStores() }
+	// Field workers sign in too: their tasks, their evidence uploads.
+	cfg := web.Config{Temporal: c, Directory: dir, Links: links, Logger: log.With("part", "web"), Now: time.Now,
+		Workforce: wf, Evidence: ev}
 	// The app signs decisions only for workflows the processes own.
 	for _, p := range processes.All(process.Deps{}) {
 		cfg.WorkflowTypes = append(cfg.WorkflowTypes, p.WorkflowTypes...)
@@ -135,24 +178,24 @@ func startWeb(ctx context.Context, c tclient.Client, s *settings, log *slog.Logg
 		methods = append(methods, proof.MethodDev)
 	}
 	if cfg.Signer, err = proof.EnsureSigner(s.keys(), "web", proof.IssuerWeb, methods...); err != nil {
-		links.Close()
+		closeAll()
 		return part{}, fmt.Errorf("web app signing key: %w", err)
 	}
 	app, err := web.New(cfg)
 	if err != nil {
-		links.Close()
+		closeAll()
 		return part{}, fmt.Errorf("web app: %w", err)
 	}
 	ln, err := net.Listen("tcp", s.webAddr)
 	if err != nil {
-		links.Close()
+		closeAll()
 		return part{}, fmt.Errorf("web app listen on %s: %w", s.webAddr, err)
 	}
 	// The app's own timeouts and header limit, the same the tests serve with.
 	hs := web.NewHTTPServer(app.Handler())
 	hs.ErrorLog = slog.NewLogLogger(log.With("part", "web").Handler(), slog.LevelWarn)
 	return background(ctx, "web app", func(ctx context.Context) error {
-		defer links.Close()
+		defer closeAll()
 		errc := make(chan error, 1)
 		go func() { errc <- hs.Serve(ln) }()
 		select {

@@ -216,6 +216,10 @@ func (s *settings) webSignIn(cfg *web.Config) {
 
 func (s *settings) sqlitePath(name string) string { return filepath.Join(s.dataDir, name) }
 
+// evidenceDir holds the evidence store's blobs (uploads of field workers),
+// also when the metadata is in PostgreSQL.
+func (s *settings) evidenceDir() string { return filepath.Join(s.dataDir, "evidence") }
+
 // keys is the folder of trusted public keys and our signing keys.
 func (s *settings) keys() string {
 	if s.keysDir != "" {

@@ -15,8 +15,9 @@ export function env(name) {
 
 // open starts Chromium for test t (closed and removed when it ends) and
 // returns its page and shot(name), which saves a screenshot to
-// ARTIFACTS_DIR as <prefix><name>.png when that is set.
-export async function open(t, { viewport, timeout = 15_000, prefix = '' } = {}) {
+// ARTIFACTS_DIR as <prefix><name>.png when that is set. contextOptions are
+// further Playwright context options (geolocation, permissions, isMobile…).
+export async function open(t, { viewport, timeout = 15_000, prefix = '', contextOptions = {} } = {}) {
   const profile = await mkdtemp(join(tmpdir(), 'eo-chromium-'));
   // Chromium may still be writing its profile as it exits: retry the removal.
   t.after(() => rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
@@ -25,6 +26,7 @@ export async function open(t, { viewport, timeout = 15_000, prefix = '' } = {}) 
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     ...(viewport ? { viewport } : {}),
+    ...contextOptions,
     args: [
       '--no-sandbox',
       '--disable-gpu',

@@ -2,11 +2,13 @@
 // (approval.test.mjs) with node's built-in test runner. Integration tests
 // call RunApproval against a real stack; browser_test.go runs it against the
 // web app in-process. RunTemporalUISignal (temporal-ui.test.mjs) decides in
-// the Temporal Web UI instead.
+// the Temporal Web UI instead. RunTask (task.test.mjs) is a field worker
+// doing a human task on a phone.
 package browser
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 )
 
 // Chromium is the system browser the test drives; nothing is downloaded.
@@ -72,6 +75,52 @@ func RunApproval(ctx context.Context, webURL, workflowID, approver, expectOutcom
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return out, fmt.Errorf("browser test (node --test approval.test.mjs) for %s as %s: %w", workflowID, approver, err)
+	}
+	return out, nil
+}
+
+// TaskRun says what task.test.mjs does: as Worker (whose name is
+// WorkerName), on a phone placed at Lat/Lon, accept WorkflowID's offer, send
+// the photo file Photo for the spec's "id-document", a drawn signature and
+// Answers (question id -> text, or bool for a checkbox), and expect the
+// verdict ExpectVerdict ("" => accepted).
+type TaskRun struct {
+	WebURL, WorkflowID, Worker, WorkerName, Photo string
+	Lat, Lon                                      float64
+	Answers                                       map[string]any
+	ExpectVerdict                                 string
+}
+
+// RunTask runs task.test.mjs and returns node's output.
+func RunTask(ctx context.Context, in TaskRun) ([]byte, error) {
+	if why := Unavailable(); why != "" {
+		return nil, fmt.Errorf("browser test unavailable: %s", why)
+	}
+	dir, err := Dir()
+	if err != nil {
+		return nil, err
+	}
+	answers, err := json.Marshal(in.Answers)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec", "task.test.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"WEB_URL="+in.WebURL,
+		"WORKFLOW_ID="+in.WorkflowID,
+		"WORKER="+in.Worker,
+		"WORKER_NAME="+in.WorkerName,
+		"PHOTO="+in.Photo,
+		"LAT="+strconv.FormatFloat(in.Lat, 'f', -1, 64),
+		"LON="+strconv.FormatFloat(in.Lon, 'f', -1, 64),
+		"ANSWERS="+string(answers),
+		"CHROMIUM="+Chromium,
+		"EXPECT_VERDICT="+in.ExpectVerdict,
+	)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("browser test (node --test task.test.mjs) for %s as %s: %w", in.WorkflowID, in.Worker, err)
 	}
 	return out, nil
 }

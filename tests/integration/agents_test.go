@@ -162,7 +162,7 @@ func TestAgentGatewayMCP(t *testing.T) {
 			}
 		}
 		slices.Sort(names)
-		want := []string{"cancel_action", "get_action", "list_actions", "propose_action", "start_vendor_payment", "wait_for_action"}
+		want := []string{"cancel_action", "create_task", "get_action", "get_task", "get_task_evidence", "list_actions", "propose_action", "start_vendor_payment", "wait_for_action"}
 		if !slices.Equal(names, want) {
 			t.Fatalf("tools = %v, want %v", names, want)
 		}
@@ -479,7 +479,7 @@ func TestAgentGatewayREST(t *testing.T) {
 			{"unknown kind", key, map[string]any{"kind": "db.drop", "target": "staging", "justification": "x", "confidence": 1, "idempotencyKey": "r1"}, http.StatusBadRequest, "kind"},
 			{"malformed params", key, map[string]any{"kind": agentaction.KindDeploy, "target": "staging", "params": "v1.5", "justification": "x", "confidence": 1, "idempotencyKey": "r2"}, http.StatusBadRequest, "params"},
 			{"confidence out of range", key, deployProposal("staging", "1.5.0", "r3", 7), http.StatusBadRequest, "confidence"},
-			{"oversized", key, []byte(`{"kind":"email.send","justification":"` + strings.Repeat("x", 64<<10) + `"}`), http.StatusRequestEntityTooLarge, ""},
+			{"oversized", key, []byte(`{"kind":"email.send","justification":"` + strings.Repeat("x", 256<<10) + `"}`), http.StatusRequestEntityTooLarge, ""},
 			{"not JSON", key, []byte(`{"kind":`), http.StatusBadRequest, ""},
 		} {
 			e.Error, e.Field = "", ""

@@ -199,6 +199,11 @@ func fastRetries(c *worker.Config) {
 	for _, o := range []*workflow.ActivityOptions{&cfg.Read, &cfg.Release, &cfg.Settlement, &cfg.Notify, &cfg.Delivery} {
 		rp := *o.RetryPolicy
 		rp.InitialInterval, rp.MaximumInterval = 50*time.Millisecond, time.Second
+		// Attempts are bounded by ScheduleToClose alone: with intervals this
+		// short, 30 attempts can all fall in an unlucky minute of faults
+		// and open breakers (about one run in five), which says nothing
+		// about paying once.
+		rp.MaximumAttempts = 0
 		o.RetryPolicy = &rp
 	}
 	c.Tuning = map[string]any{vendorpayment.ProcessName: cfg}

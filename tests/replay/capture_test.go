@@ -24,14 +24,18 @@ import (
 	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
+	"github.com/execution-orchestrator/orchestrator/evidence"
+	"github.com/execution-orchestrator/orchestrator/evidence/evidencetest"
 	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes/agentaction"
+	"github.com/execution-orchestrator/orchestrator/processes/humantask"
 	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
 	"github.com/execution-orchestrator/orchestrator/proof"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/tests/stack"
 	"github.com/execution-orchestrator/orchestrator/totp"
+	"github.com/execution-orchestrator/orchestrator/workforce"
 )
 
 // TestCaptureHistories records histories into histories/ from real runs on
@@ -251,6 +255,64 @@ func TestCaptureHistories(t *testing.T) {
 		r.wantProofs = []string{proof.MethodKey}
 		return run, agentaction.OutcomeSucceeded
 	})
+
+	// A human task routed, accepted and closed on accepted evidence.
+	capture("human-task-completed", own(stack.Options{}), func(r *recorder) (tclient.WorkflowRun, string) {
+		return r.humanTask(), humantask.OutcomeCompleted
+	})
+}
+
+// humanTask runs an identity check in Lisbon to completion, acting as the
+// web app does for ana-field: accept, then submit good evidence.
+func (r *recorder) humanTask() tclient.WorkflowRun {
+	r.t.Helper()
+	place := evidence.GeoPoint{Lat: workforce.LisbonLat, Lon: workforce.LisbonLon}
+	now := time.Now().UTC()
+	in := humantask.Input{TaskID: "replay-idv", Title: "Verify an identity", Skills: []workforce.Skill{{Name: "id-verification", Level: 3}},
+		Place: place, Address: "Rua Augusta 1, Lisboa", Start: now.Add(-time.Hour), End: now.Add(2 * time.Hour),
+		Evidence:    evidence.Spec{Photos: []evidence.PhotoSpec{{Name: "id-document", MaxDistanceM: 200, Required: true}}, Signature: true},
+		RequestedBy: "cli:ops"}
+	run, err := r.c.ExecuteWorkflow(r.ctx, humantask.StartOptions(in), humantask.Workflow, in)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	send := func(action string, sub *evidence.Submission) {
+		var st humantask.Status
+		for st.OpenFor == "" {
+			st, _ = humantask.QueryStatus(r.ctx, r.c, run.GetID())
+			time.Sleep(100 * time.Millisecond)
+		}
+		req := humantask.TaskRequest{Action: action, Worker: st.OpenFor, Step: st.OpenStep, Submission: sub}
+		d, err := humantask.RequestDigest(req)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		at := time.Now().UTC()
+		if req.Proof, err = r.s.Web.Sign(proof.Assertion{Kind: proof.KindTask, WorkflowID: run.GetID(), RunID: run.GetRunID(), Slot: req.Step,
+			ActionDigest: d, Decision: action, Subject: req.Worker, Method: proof.MethodDev, IssuedAt: at, ExpiresAt: at.Add(5 * time.Minute)}); err != nil {
+			r.t.Fatal(err)
+		}
+		if err := humantask.Send(r.ctx, r.c, run.GetID(), req); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	send(humantask.ActionAccept, nil)
+	put := func(item, typ string, data []byte) string {
+		u, err := r.s.Evidence.Put(r.ctx, evidence.PutRequest{TaskID: in.TaskID, Item: item, UploadedBy: "ana-field", Body: bytes.NewReader(data), DeclaredType: typ})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		return u.SHA256
+	}
+	w, err := r.s.Workforce.Get(r.ctx, "ana-field")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	send(humantask.ActionSubmit, &evidence.Submission{TaskID: in.TaskID, WorkerID: "ana-field",
+		CheckIn:   &evidence.GeoPoint{Lat: place.Lat, Lon: place.Lon, At: time.Now().UTC()},
+		Photos:    map[string]string{"id-document": put(evidence.PhotoItem("id-document"), evidence.TypeJPEG, evidencetest.JPEG(place.Lat+0.0004, place.Lon, time.Now().UTC()))},
+		Signature: &evidence.Signature{SHA256: put(evidence.SignatureItem, evidence.TypePNG, evidencetest.PNG()), TypedName: w.Name}})
+	return run
 }
 
 func deployProposal(target, version, key string) agentaction.Proposal {

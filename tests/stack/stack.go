@@ -26,6 +26,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/agentapi"
 	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/devserver"
+	"github.com/execution-orchestrator/orchestrator/evidence"
 	"github.com/execution-orchestrator/orchestrator/internal/testdb"
 	"github.com/execution-orchestrator/orchestrator/internal/testlog"
 	"github.com/execution-orchestrator/orchestrator/linktoken"
@@ -33,6 +34,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes"
 	"github.com/execution-orchestrator/orchestrator/processes/agentaction"
+	"github.com/execution-orchestrator/orchestrator/processes/humantask"
 	"github.com/execution-orchestrator/orchestrator/proof"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/telemetry"
@@ -40,6 +42,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/web"
 	"github.com/execution-orchestrator/orchestrator/web/oidctest"
 	"github.com/execution-orchestrator/orchestrator/worker"
+	"github.com/execution-orchestrator/orchestrator/workforce"
 )
 
 // Options tune a stack for one test.
@@ -109,6 +112,13 @@ type Stack struct {
 	AgentAPIURL string
 	// Agents holds the agents' keys; nil unless Options.AgentAPI.
 	Agents *agentapi.Store
+	// Workforce is the field workers' directory, seeded with
+	// workforce.DemoWorkers; the worker routes human tasks over it and
+	// its people sign in to the web app as field workers.
+	Workforce *workforce.Store
+	// Evidence keeps what field workers upload (blobs in the test's temp
+	// dir).
+	Evidence *evidence.Store
 }
 
 // Start brings the stack up or fails the test.
@@ -208,6 +218,19 @@ func Start(t testing.TB, opts Options) *Stack {
 		t.Fatalf("open one-time codes: %v", err)
 	}
 	t.Cleanup(func() { _ = codes.Close() })
+	wf, err := workforce.Open(ctx, dbURL, filepath.Join(dir, "orchestrator.db"), time.Now)
+	if err != nil {
+		t.Fatalf("open workforce: %v", err)
+	}
+	t.Cleanup(func() { _ = wf.Close() })
+	if err := wf.Seed(ctx); err != nil {
+		t.Fatalf("seed workforce: %v", err)
+	}
+	ev, err := evidence.Open(ctx, dbURL, filepath.Join(dir, "orchestrator.db"), filepath.Join(dir, "evidence"), time.Now)
+	if err != nil {
+		t.Fatalf("open evidence store: %v", err)
+	}
+	t.Cleanup(func() { _ = ev.Close() })
 	policyDir := filepath.Join(dir, "policy")
 	if err := copyPolicies(filepath.Join(root, "policy"), policyDir, opts.PaymentWindow); err != nil {
 		t.Fatal(err)
@@ -221,7 +244,7 @@ func Start(t testing.TB, opts Options) *Stack {
 	hs := httptest.NewUnstartedServer(nil)
 	webCfg := web.Config{Temporal: srv.Client(), Directory: directory, Links: links,
 		Logger: logger.With("part", "web"), Now: time.Now, DevIdentity: true, Signer: webKey,
-		BaseURL: "http://" + hs.Listener.Addr().String()}
+		BaseURL: "http://" + hs.Listener.Addr().String(), Workforce: wf, Evidence: ev}
 	// The app signs decisions only for workflows the processes own.
 	for _, p := range processes.All(process.Deps{}) {
 		webCfg.WorkflowTypes = append(webCfg.WorkflowTypes, p.WorkflowTypes...)
@@ -251,6 +274,7 @@ func Start(t testing.TB, opts Options) *Stack {
 		WebBaseURL: hs.URL, FinanceOpsEmail: "finance-ops@orchestrator.example",
 		Directory: directory, Links: links, Logger: logger.With("part", "worker"),
 		KeysDir: keysDir, PolicyDir: policyDir, Codes: codes,
+		Workforce: wf, Evidence: ev,
 	}
 	if metrics != nil {
 		// Port 0: the listener picks a free port, no race with other tests.
@@ -275,17 +299,18 @@ func Start(t testing.TB, opts Options) *Stack {
 	var agentURL string
 	var agents *agentapi.Store
 	if opts.AgentAPI {
-		agentURL, agents = startAgentAPI(ctx, t, srv.Client(), dbURL, dir, keysDir, logger)
+		agentURL, agents = startAgentAPI(ctx, t, srv.Client(), dbURL, dir, keysDir, ev, logger)
 	}
 
 	return &Stack{AgentAPIURL: agentURL, Agents: agents, MetricsURL: metricsURL, Temporal: srv.Client(), Address: srv.FrontendHostPort(), Sandbox: sb, Links: links, Dir: directory, WebURL: hs.URL, Logger: logger,
-		PolicyDir: policyDir, KeysDir: keysDir, Web: webKey, Codes: codes, OIDC: provider, UIURL: uiURL}
+		PolicyDir: policyDir, KeysDir: keysDir, Web: webKey, Codes: codes, OIDC: provider, UIURL: uiURL, Workforce: wf, Evidence: ev}
 }
 
 // startAgentAPI runs the agent gateway as `orchestrator agent-api` does:
 // its own signing key in the keys dir (trusted by the worker), the agents'
-// key store, and the Temporal-backed actions.
-func startAgentAPI(ctx context.Context, t testing.TB, c tclient.Client, dbURL, dir, keysDir string, logger *slog.Logger) (string, *agentapi.Store) {
+// key store, and the Temporal-backed actions and human tasks (reading the
+// stack's evidence store).
+func startAgentAPI(ctx context.Context, t testing.TB, c tclient.Client, dbURL, dir, keysDir string, ev *evidence.Store, logger *slog.Logger) (string, *agentapi.Store) {
 	t.Helper()
 	signer, err := proof.EnsureSigner(keysDir, "agent-gateway", proof.IssuerGateway, proof.MethodAgentKey)
 	if err != nil {
@@ -299,6 +324,7 @@ func startAgentAPI(ctx context.Context, t testing.TB, c tclient.Client, dbURL, d
 	hs := httptest.NewUnstartedServer(nil)
 	gw, err := agentapi.New(agentapi.Config{
 		Keys: agents, Actions: &agentaction.Client{Temporal: c, Signer: signer, PollInterval: 200 * time.Millisecond},
+		Tasks:   &humantask.AgentClient{Temporal: c, Signer: signer, EvidenceStore: ev},
 		BaseURL: "http://" + hs.Listener.Addr().String(), Logger: logger.With("part", "agent-api"),
 	})
 	if err != nil {
