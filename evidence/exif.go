@@ -1,20 +1,9 @@
 package evidence
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
-	"fmt"
 	"math"
-	"strings"
 	"time"
-
-	"github.com/evanoberholster/imagemeta/exif2"
-	"github.com/evanoberholster/imagemeta/exif2/ifds"
-	"github.com/evanoberholster/imagemeta/exif2/ifds/exififd"
-	"github.com/evanoberholster/imagemeta/exif2/ifds/gpsifd"
-	"github.com/evanoberholster/imagemeta/imagetype"
-	"github.com/evanoberholster/imagemeta/jpeg"
 )
 
 // ErrNotJPEG is returned by ReadPhotoMeta for anything but a JPEG.
@@ -26,59 +15,28 @@ var ErrNotJPEG = errors.New("not a JPEG")
 // otherwise. gps or takenAt is nil when the photo does not carry it (or
 // carries a value that makes no sense); a JPEG without EXIF gives both nil
 // and no error. When both are known, gps.At is takenAt. err is for a file
-// that is not a JPEG, or whose EXIF cannot be read at all.
+// that is not a JPEG.
 //
-// It uses github.com/evanoberholster/imagemeta's JPEG scanner and IFD
-// reader with a custom tag parser: the library's own Exif result cannot
-// tell a missing GPS position from (0, 0), nor a missing time from the
-// zero time, and its date parsing indexes fixed positions of the value.
-// The library reads the TIFF structure forward only and so misses EXIF
-// laid out values-first (as editing software writes it); what it misses is
-// then read by a small standard-library parser (readEXIFDirect).
+// The EXIF is read by readEXIFDirect, a bounded standard-library reader
+// (every offset checked, entry counts capped, no pointer followed twice;
+// fuzzed). github.com/evanoberholster/imagemeta v0.3.1 read it before, and
+// was dropped after measurement: a 70-byte crafted JPEG (SOI, EOI, APP1,
+// zeros) sends its JPEG scanner into an endless loop that no recover
+// stops, one spinning core per activity attempt; it also skips EXIF laid
+// out values-first (as editors write it) and drops one-letter strings.
 func ReadPhotoMeta(data []byte) (gps *GeoPoint, takenAt *time.Time, err error) {
-	m, err := readEXIFLibrary(data)
-	if errors.Is(err, ErrNotJPEG) {
-		return nil, nil, err
+	if len(data) < 4 || data[0] != 0xFF || data[1] != 0xD8 || data[2] != 0xFF {
+		return nil, nil, ErrNotJPEG
 	}
-	// When the library misses what we need, read the segment directly.
-	if m.gps() == nil || m.takenAt() == nil {
-		if d, ok := readEXIFDirect(data); ok {
-			m.fillFrom(d)
-			err = nil
-		}
-	}
-	// Damage after the tags were read (the scan goes on to the image
-	// data) does not unread them: each is checked on its own below.
-	if err != nil && !m.any() {
-		return nil, nil, err
+	m, ok := readEXIFDirect(data)
+	if !ok {
+		return nil, nil, nil
 	}
 	gps, takenAt = m.gps(), m.takenAt()
 	if gps != nil && takenAt != nil {
 		gps.At = *takenAt
 	}
 	return gps, takenAt, nil
-}
-
-// readEXIFLibrary collects the tags with imagemeta.
-func readEXIFLibrary(data []byte) (m photoTags, err error) {
-	defer func() {
-		// The library reads untrusted bytes; a malformed file must be an
-		// error, not a crash.
-		if r := recover(); r != nil {
-			err = fmt.Errorf("read EXIF: malformed file (%v)", r)
-		}
-	}()
-	br := bufio.NewReaderSize(bytes.NewReader(data), 64*1024)
-	if it, err := imagetype.ScanBuf(br); err != nil || it != imagetype.ImageJPEG {
-		return m, ErrNotJPEG
-	}
-	ir := exif2.NewIfdReader(exif2.Logger)
-	defer ir.Close()
-	ir.SetCustomTagParser(m.parse)
-	if err := jpeg.ScanJPEG(br, ir.DecodeJPEGIfd, nil); err != nil && !errors.Is(err, jpeg.ErrEndOfImage) {
-		return m, fmt.Errorf("read EXIF: %w", err)
-	}
-	return m, nil
 }
 
 // photoTags collects the tags ReadPhotoMeta needs, noting which were there.
@@ -88,60 +46,6 @@ type photoTags struct {
 	latRef, lonRef     string
 	dateTimeOriginal   string
 	offsetTimeOriginal string
-}
-
-// fillFrom takes from d what m lacks: the position, the time.
-func (m *photoTags) fillFrom(d photoTags) {
-	if m.gps() == nil && d.gps() != nil {
-		m.lat, m.lon, m.hasLat, m.hasLon, m.latRef, m.lonRef = d.lat, d.lon, d.hasLat, d.hasLon, d.latRef, d.lonRef
-	}
-	if m.takenAt() == nil && d.takenAt() != nil {
-		m.dateTimeOriginal, m.offsetTimeOriginal = d.dateTimeOriginal, d.offsetTimeOriginal
-	}
-}
-
-func (m *photoTags) any() bool {
-	return m.hasLat || m.hasLon || m.dateTimeOriginal != ""
-}
-
-func (m *photoTags) parse(p exif2.TagParser, t exif2.Tag) error {
-	switch t.Ifd {
-	case ifds.GPSIFD:
-		switch t.ID {
-		case gpsifd.GPSLatitudeRef:
-			m.latRef = gpsRef(t)
-		case gpsifd.GPSLongitudeRef:
-			m.lonRef = gpsRef(t)
-		case gpsifd.GPSLatitude:
-			if t.UnitCount == 3 {
-				m.lat, m.hasLat = p.ParseGPSCoord(t), true
-			}
-		case gpsifd.GPSLongitude:
-			if t.UnitCount == 3 {
-				m.lon, m.hasLon = p.ParseGPSCoord(t), true
-			}
-		}
-	case ifds.ExifIFD:
-		switch t.ID {
-		case exififd.DateTimeOriginal:
-			m.dateTimeOriginal = strings.TrimSpace(p.ParseString(t))
-		case exififd.OffsetTimeOriginal:
-			m.offsetTimeOriginal = strings.TrimSpace(p.ParseString(t))
-		}
-	}
-	return nil
-}
-
-// gpsRef reads a one-letter reference ("N\x00"), always embedded in the
-// entry. Not through ParseString: the library's NUL trimming never looks at
-// the first byte, so a one-letter string comes back empty.
-func gpsRef(t exif2.Tag) string {
-	if !t.IsEmbedded() || t.UnitCount == 0 {
-		return "?"
-	}
-	var b [4]byte
-	t.EmbeddedValue(b[:])
-	return string(b[:1])
 }
 
 func (m *photoTags) gps() *GeoPoint {

@@ -7,13 +7,12 @@ import (
 	"strings"
 )
 
-// readEXIFDirect is ReadPhotoMeta's fallback, on the standard library
+// readEXIFDirect is ReadPhotoMeta's reader, on the standard library
 // alone: it finds the JPEG's Exif APP1 segment and reads the few tags
-// needed with random access into the TIFF structure. imagemeta reads the
-// structure as a forward-only stream and drops every value stored before
-// the IFD that points to it, which is how editing software (Photoshop,
-// Lightroom and others) lays EXIF out: IFD0 last, values first. ok is false
-// when there is no readable Exif segment.
+// needed with random access into the TIFF structure, so it also reads EXIF
+// laid out as editing software (Photoshop, Lightroom and others) writes it:
+// IFD0 last, values first. ok is false when there is no readable Exif
+// segment.
 func readEXIFDirect(data []byte) (m photoTags, ok bool) {
 	tiff := exifSegment(data)
 	if len(tiff) < 8 {

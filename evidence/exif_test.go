@@ -62,32 +62,46 @@ func TestReadPhotoMetaRoundTrip(t *testing.T) {
 	}
 }
 
-// The camera layout is read by imagemeta alone; the values-first layout
-// only by the direct reader (imagemeta reads forward only). Should the
-// library learn to, the second assertion tells.
-func TestEXIFReaders(t *testing.T) {
+// Both layouts are read: the camera's (IFD0 first) and the editor's
+// (values first, IFD0 last).
+func TestEXIFLayouts(t *testing.T) {
 	at := time.Date(2026, 5, 4, 10, 30, 15, 0, time.UTC)
-	camera := evidencetest.JPEGWith(evidencetest.Photo{Lat: 38.7223, Lon: -9.1393, TakenAt: at})
-	m, err := readEXIFLibrary(camera)
-	require.NoError(t, err)
-	require.NotNil(t, m.gps())
-	require.NotNil(t, m.takenAt())
-	d, ok := readEXIFDirect(camera)
-	require.True(t, ok)
-	assert.Equal(t, m.gps(), d.gps())
-	assert.Equal(t, m.takenAt(), d.takenAt())
-
-	edited := evidencetest.JPEGWith(evidencetest.Photo{Lat: 38.7223, Lon: -9.1393, TakenAt: at, ValuesFirst: true})
-	m, _ = readEXIFLibrary(edited)
-	assert.Nil(t, m.gps(), "imagemeta drops values stored before their IFD")
-	d, ok = readEXIFDirect(edited)
-	require.True(t, ok)
-	require.NotNil(t, d.gps())
-	assert.InDelta(t, -9.1393, d.gps().Lon, 1e-6)
-	assert.True(t, at.Equal(*d.takenAt()))
-
-	_, ok = readEXIFDirect(evidencetest.PlainJPEG())
+	for _, valuesFirst := range []bool{false, true} {
+		d, ok := readEXIFDirect(evidencetest.JPEGWith(evidencetest.Photo{Lat: 38.7223, Lon: -9.1393, TakenAt: at, ValuesFirst: valuesFirst}))
+		require.True(t, ok)
+		require.NotNil(t, d.gps())
+		assert.InDelta(t, -9.1393, d.gps().Lon, 1e-6)
+		assert.True(t, at.Equal(*d.takenAt()))
+	}
+	_, ok := readEXIFDirect(evidencetest.PlainJPEG())
 	assert.False(t, ok)
+}
+
+// The 70-byte JPEG that hung imagemeta v0.3.1's scanner forever (SOI, EOI,
+// APP1, zeros) is answered at once.
+func TestCraftedJPEGDoesNotHang(t *testing.T) {
+	data := append([]byte{0xFF, 0xD8, 0xFF, 0xD9, 0xFF, 0xE1}, make([]byte, 64)...)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _, _ = ReadPhotoMeta(data)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadPhotoMeta did not return within 5 s")
+	}
+}
+
+// FuzzReadPhotoMeta: untrusted bytes never panic or hang the reader.
+func FuzzReadPhotoMeta(f *testing.F) {
+	at := time.Date(2026, 5, 4, 10, 30, 15, 0, time.UTC)
+	f.Add(evidencetest.JPEG(38.7, -9.1, at))
+	f.Add(evidencetest.JPEGWith(evidencetest.Photo{Lat: -33.9, Lon: 18.4, TakenAt: at, ValuesFirst: true, BigEndian: true}))
+	f.Add(append([]byte{0xFF, 0xD8, 0xFF, 0xD9, 0xFF, 0xE1}, make([]byte, 64)...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _, _ = ReadPhotoMeta(data)
+	})
 }
 
 func TestReadPhotoMetaRefusesOrSurvives(t *testing.T) {

@@ -52,7 +52,10 @@ type Spec struct {
 	Photos    []PhotoSpec    `json:"photos,omitempty"`
 	Documents []DocumentSpec `json:"documents,omitempty"`
 	Signature bool           `json:"signature,omitempty"`
-	Questions []Question     `json:"questions,omitempty"`
+	// SignedBy is whose signature it must be, by name (the customer at the
+	// door); empty means the worker's own.
+	SignedBy  string     `json:"signedBy,omitempty"`
+	Questions []Question `json:"questions,omitempty"`
 	// CheckInMaxDistanceM bounds the check-in's distance from the place
 	// (0 => 200 m).
 	CheckInMaxDistanceM float64 `json:"checkInMaxDistanceM,omitempty"`

@@ -203,8 +203,9 @@ func (t temporalTasks) SendTask(ctx context.Context, workflowID string, req huma
 // workerKnown says whether an id is in the workforce directory.
 func workerKnown(wf Workforce) func(context.Context, string) bool {
 	return func(ctx context.Context, id string) bool {
-		_, err := wf.Get(ctx, id)
-		return err == nil
+		// A worker made inactive loses their session at the next request.
+		w, err := wf.Get(ctx, id)
+		return err == nil && w.Active
 	}
 }
 

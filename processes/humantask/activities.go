@@ -170,13 +170,24 @@ func (a *Activities) TaskCheckEvidence(ctx context.Context, req CheckRequest) (e
 	if err != nil {
 		return v, fmt.Errorf("check evidence: %w", err)
 	}
-	if sig := req.Submission.Signature; sig != nil && a.Workforce != nil {
-		w, err := a.Workforce.Get(ctx, req.Submission.WorkerID)
-		if err == nil && !strings.EqualFold(strings.Join(strings.Fields(sig.TypedName), " "), strings.Join(strings.Fields(w.Name), " ")) {
-			v = flagItem(v, "signature", fmt.Sprintf("typed name %q is not the worker's name %q", sig.TypedName, w.Name))
+	if sig := req.Submission.Signature; sig != nil {
+		// The name typed under the signature must be the expected signer's:
+		// the spec's (the customer at the door), or the worker's own.
+		want, whose := req.Spec.SignedBy, "the expected signer's"
+		if want == "" && a.Workforce != nil {
+			if w, err := a.Workforce.Get(ctx, req.Submission.WorkerID); err == nil {
+				want, whose = w.Name, "the worker's"
+			}
+		}
+		if want != "" && !sameName(sig.TypedName, want) {
+			v = flagItem(v, "signature", fmt.Sprintf("typed name %q is not %s name %q", sig.TypedName, whose, want))
 		}
 	}
 	return v, nil
+}
+
+func sameName(a, b string) bool {
+	return strings.EqualFold(strings.Join(strings.Fields(a), " "), strings.Join(strings.Fields(b), " "))
 }
 
 // flagItem marks item as needing review (unless already rejected) and

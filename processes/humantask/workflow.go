@@ -63,7 +63,16 @@ type run struct {
 	reviewDigest string
 }
 
-var taskIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var (
+	taskIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	roleRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
+)
+
+// Caps on what one task may ask for.
+const (
+	maxOffersCap      = 20
+	maxSubmissionsCap = 5
+)
 
 // validateInput checks what anyone reaching the frontend could send; the
 // error names the field.
@@ -88,6 +97,11 @@ func validateInput(in Input) error {
 		return bad("end", "the window needs a start and an end after it")
 	case in.AcceptTimeout < 0 || in.DueAfter < 0 || in.MaxOffers < 0 || in.MaxSubmissions < 0:
 		return bad("acceptTimeout", "timeouts and limits cannot be negative")
+	case in.MaxOffers > maxOffersCap || in.MaxSubmissions > maxSubmissionsCap:
+		// Each offer and submission adds to the history: bounded.
+		return bad("maxOffers", "at most %d offers and %d submissions per person", maxOffersCap, maxSubmissionsCap)
+	case in.CoordinatorRole != "" && !roleRE.MatchString(in.CoordinatorRole):
+		return bad("coordinatorRole", "%q is not a role name", in.CoordinatorRole)
 	case strings.TrimSpace(in.RequestedBy) == "" || len(in.RequestedBy) > 128:
 		return bad("requestedBy", "required, at most 128 bytes")
 	case len(in.RequesterProof) > proof.MaxTokenLen:
@@ -430,7 +444,13 @@ func (r *run) offer(ctx workflow.Context, cand workforce.Candidate) (bool, error
 func (r *run) work(ctx workflow.Context, worker string) (done, rejected bool, err error) {
 	defer func() {
 		if !done {
-			r.release(ctx, "reassigned")
+			// On cancellation the workflow context runs nothing more: the
+			// load is given back in a disconnected one, or it leaks.
+			rctx := ctx
+			if ctx.Err() != nil {
+				rctx, _ = workflow.NewDisconnectedContext(ctx)
+			}
+			r.release(rctx, "reassigned")
 		}
 	}()
 	for attempt := 1; attempt <= r.in.MaxSubmissions; attempt++ {

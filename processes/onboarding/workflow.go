@@ -310,7 +310,7 @@ func (r *run) verifyIdentity(ctx workflow.Context, acc crm.Account, taskID strin
 		Evidence: evidence.Spec{
 			Photos: []evidence.PhotoSpec{{Name: "id-document", Prompt: "The customer's ID document, photographed at the address",
 				MaxDistanceM: IDPhotoMaxDistanceM, Required: true}},
-			Signature: true,
+			Signature: true, SignedBy: in.Name,
 			Questions: []evidence.Question{
 				{ID: "document-number", Prompt: "Number of the ID document", Type: evidence.QuestionText, Required: true},
 				{ID: "name-matches", Prompt: "Does the name on the ID document match " + in.Name + "?", Type: evidence.QuestionBool, Required: true},

@@ -281,7 +281,7 @@ func TestOnboardingActive(t *testing.T) {
 	assert.True(t, task.End.Equal(f.taskAt[0].Add(25*time.Hour)), "end %v", task.End)
 	assert.Equal(t, evidence.Spec{
 		Photos:    []evidence.PhotoSpec{{Name: "id-document", Prompt: task.Evidence.Photos[0].Prompt, MaxDistanceM: 100, Required: true}},
-		Signature: true,
+		Signature: true, SignedBy: "Joana Silva",
 		Questions: []evidence.Question{
 			{ID: "document-number", Prompt: task.Evidence.Questions[0].Prompt, Type: "text", Required: true},
 			{ID: "name-matches", Prompt: task.Evidence.Questions[1].Prompt, Type: "bool", Required: true},

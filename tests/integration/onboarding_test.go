@@ -65,6 +65,7 @@ func TestOnboardingActive(t *testing.T) {
 	}
 	ts = taskStatus(t, s, taskWF, func(st humantask.Status) bool { return st.OpenStep == "submission-1" })
 	sub := submission(t, s, onboarding.TaskID(st.AccountID), "ana-field", evidencetest.JPEG(lisbon.Lat+0.0002, lisbon.Lon, time.Now().UTC()), lisbon)
+	sub.Signature.TypedName = in.Name // the customer signs at the door
 	sub.Answers = map[string]any{"document-number": "CC 12345678", "name-matches": true}
 	if err := step(t, s, run, ts, humantask.ActionSubmit, sub); err != nil {
 		t.Fatal(err)
