@@ -68,7 +68,9 @@ func Open(ctx context.Context, databaseURL, sqlitePath string, now func() time.T
 func (s *Store) Close() error { return s.db.Close() }
 
 // Put validates w and stores it, replacing the worker with its id if there
-// is one — load included: the record put is the record kept.
+// is one — except the load: that is the live count of tasks held, owned by
+// AdjustLoad, and an edit made from an older read must not reset it. A new
+// worker starts with w.Load.
 func (s *Store) Put(ctx context.Context, w Worker) error {
 	if err := Validate(w); err != nil {
 		return err
@@ -79,7 +81,7 @@ func (s *Store) Put(ctx context.Context, w Worker) error {
 	}
 	_, err = s.db.ExecContext(ctx,
 		`INSERT INTO workforce_workers (id, worker, task_load, updated_at) VALUES ($1, $2, $3, $4)
-		 ON CONFLICT (id) DO UPDATE SET worker = excluded.worker, task_load = excluded.task_load, updated_at = excluded.updated_at`,
+		 ON CONFLICT (id) DO UPDATE SET worker = excluded.worker, updated_at = excluded.updated_at`,
 		w.ID, string(doc), w.Load, s.now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("put worker %s: %w", w.ID, err)
