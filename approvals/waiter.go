@@ -443,8 +443,5 @@ func (w *Waiter) Fill(st *Status) {
 }
 
 func upsert(ctx workflow.Context, logger log.Logger, updates ...temporal.SearchAttributeUpdate) {
-	// Only malformed updates fail; visibility must not stop the work.
-	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
-		logger.Warn("Upsert search attributes failed", "error", err)
-	}
+	process.Upsert(ctx, logger, updates...)
 }

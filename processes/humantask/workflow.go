@@ -655,16 +655,9 @@ func (r *run) setStage(ctx workflow.Context, stage, details string) {
 }
 
 func (r *run) upsert(ctx workflow.Context, updates ...temporal.SearchAttributeUpdate) {
-	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
-		r.logger.Warn("Upsert search attributes failed", "error", err)
-	}
+	process.Upsert(ctx, r.logger, updates...)
 }
 
 func (r *run) exec(ctx workflow.Context, opts workflow.ActivityOptions, name string, arg, out any) error {
-	actx := workflow.WithActivityOptions(ctx, opts)
-	f := workflow.ExecuteActivity(actx, name, arg)
-	if out == nil {
-		return f.Get(actx, nil)
-	}
-	return f.Get(actx, out)
+	return process.Exec(ctx, opts, name, arg, out)
 }

@@ -657,12 +657,7 @@ func (r *run) noteWith(ctx workflow.Context, opts workflow.ActivityOptions, invo
 }
 
 func (r *run) exec(ctx workflow.Context, opts workflow.ActivityOptions, name string, arg, out any) error {
-	actx := workflow.WithActivityOptions(ctx, opts)
-	f := workflow.ExecuteActivity(actx, name, arg)
-	if out == nil {
-		return f.Get(actx, nil)
-	}
-	return f.Get(actx, out)
+	return process.Exec(ctx, opts, name, arg, out)
 }
 
 func (r *run) failed(reason string) VendorPaymentResult { return r.end(OutcomeFailed, reason) }
@@ -696,10 +691,7 @@ func (r *run) setStage(ctx workflow.Context, stage, details string) {
 }
 
 func (r *run) upsert(ctx workflow.Context, updates ...temporal.SearchAttributeUpdate) {
-	// Only malformed updates fail; visibility must not stop a payment.
-	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
-		r.logger.Warn("Upsert search attributes failed", "error", err)
-	}
+	process.Upsert(ctx, r.logger, updates...)
 }
 
 // minorDigits returns the ISO 4217 exponent; two unless listed.
