@@ -71,9 +71,8 @@ func (s *Server) CloseAccount(ctx context.Context, id, reason string) (crm.Accou
 }
 
 func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("Idempotency-Key")
-	if key == "" {
-		writeError(w, http.StatusBadRequest, "Idempotency-Key header is required", "Idempotency-Key")
+	key, ok := idempotencyKey(w, r)
+	if !ok {
 		return
 	}
 	var req crm.AccountRequest
@@ -159,20 +158,12 @@ func (s *Server) activateAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) addAccountNote(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("Idempotency-Key")
-	if key == "" {
-		writeError(w, http.StatusBadRequest, "Idempotency-Key header is required", "Idempotency-Key")
+	key, ok := idempotencyKey(w, r)
+	if !ok {
 		return
 	}
-	var body struct {
-		Text string `json:"text"`
-	}
-	if err := decode(r, &body); err != nil {
-		s.fail(w, r, err, "account")
-		return
-	}
-	if err := required("text", body.Text); err != nil {
-		s.fail(w, r, err, "account")
+	text, ok := s.noteText(w, r, "account")
+	if !ok {
 		return
 	}
 	id := r.PathValue("id")
@@ -180,7 +171,7 @@ func (s *Server) addAccountNote(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err, "account")
 		return
 	}
-	added, err := s.store.addAccountNote(r.Context(), id, key, body.Text)
+	added, err := s.store.addAccountNote(r.Context(), id, key, text)
 	if err != nil {
 		s.fail(w, r, err, "account")
 		return

@@ -140,9 +140,8 @@ func (s *Server) putArtifact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("Idempotency-Key")
-	if key == "" {
-		writeError(w, http.StatusBadRequest, "Idempotency-Key header is required", "Idempotency-Key")
+	key, ok := idempotencyKey(w, r)
+	if !ok {
 		return
 	}
 	var req deploy.ReleaseRequest

@@ -173,6 +173,34 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// idempotencyKey reads the Idempotency-Key header every mutation of money,
+// releases and records carries; without it the request is refused, naming it.
+func idempotencyKey(w http.ResponseWriter, r *http.Request) (string, bool) {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		writeError(w, http.StatusBadRequest, "Idempotency-Key header is required", "Idempotency-Key")
+		return "", false
+	}
+	return key, true
+}
+
+// noteText reads a note's body ({"text"}), refusing it naming the field;
+// what names the record in errors.
+func (s *Server) noteText(w http.ResponseWriter, r *http.Request, what string) (string, bool) {
+	var body struct {
+		Text string `json:"text"`
+	}
+	if err := decode(r, &body); err != nil {
+		s.fail(w, r, err, what)
+		return "", false
+	}
+	if err := required("text", body.Text); err != nil {
+		s.fail(w, r, err, what)
+		return "", false
+	}
+	return body.Text, true
+}
+
 // --- validation helpers ---
 
 var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
@@ -378,20 +406,12 @@ func (s *Server) markPaid(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) addNote(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("Idempotency-Key")
-	if key == "" {
-		writeError(w, http.StatusBadRequest, "Idempotency-Key header is required", "Idempotency-Key")
+	key, ok := idempotencyKey(w, r)
+	if !ok {
 		return
 	}
-	var body struct {
-		Text string `json:"text"`
-	}
-	if err := decode(r, &body); err != nil {
-		s.fail(w, r, err, "invoice")
-		return
-	}
-	if err := required("text", body.Text); err != nil {
-		s.fail(w, r, err, "invoice")
+	text, ok := s.noteText(w, r, "invoice")
+	if !ok {
 		return
 	}
 	id := r.PathValue("id")
@@ -399,7 +419,7 @@ func (s *Server) addNote(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err, "invoice")
 		return
 	}
-	added, err := s.store.addNote(r.Context(), id, key, body.Text)
+	added, err := s.store.addNote(r.Context(), id, key, text)
 	if err != nil {
 		s.fail(w, r, err, "invoice")
 		return
@@ -489,9 +509,8 @@ func (s *Server) settle(p treasury.Payment) treasury.Payment {
 }
 
 func (s *Server) releasePayment(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("Idempotency-Key")
-	if key == "" {
-		writeError(w, http.StatusBadRequest, "Idempotency-Key header is required", "Idempotency-Key")
+	key, ok := idempotencyKey(w, r)
+	if !ok {
 		return
 	}
 	var req treasury.PaymentRequest

@@ -30,6 +30,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes/agentaction"
 	"github.com/execution-orchestrator/orchestrator/processes/humantask"
+	"github.com/execution-orchestrator/orchestrator/processes/onboarding"
 	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
 	"github.com/execution-orchestrator/orchestrator/proof"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
@@ -256,6 +257,17 @@ func TestCaptureHistories(t *testing.T) {
 		return run, agentaction.OutcomeSucceeded
 	})
 
+	// An onboarding whose customer nobody can visit: the child task finds
+	// no worker, the coordinators are told, the account stays pending.
+	capture("onboarding-no-worker", own(stack.Options{}), func(r *recorder) (tclient.WorkflowRun, string) {
+		in := onboarding.Input{CustomerRef: "C-REPLAY", Name: "Rita Alves", Email: "rita@example.com", Address: "Gran Via 1, Madrid",
+			Lat: 40.4168, Lon: -3.7038, Plan: "standard", RequestedBy: "cli:ops"}
+		run, err := onboarding.Start(r.ctx, r.c, in)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		return run, onboarding.OutcomeNoWorker
+	})
 	// A human task routed, accepted and closed on accepted evidence.
 	capture("human-task-completed", own(stack.Options{}), func(r *recorder) (tclient.WorkflowRun, string) {
 		return r.humanTask(), humantask.OutcomeCompleted
