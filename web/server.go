@@ -117,6 +117,12 @@ type Config struct {
 	Evidence Evidence
 	// Tasks overrides Temporal for the task pages; tests pass a fake here.
 	Tasks Tasks
+	// Ops feeds the operations view at /ops (exceptions queue, KPI charts);
+	// nil: no operations view. See ops.go.
+	Ops OpsSource
+	// Codec, when set, serves the codec server for the Temporal UI at
+	// /codec/encode and /codec/decode. See codec.go.
+	Codec *CodecConfig
 }
 
 // DefaultReadRoles are the finance roles that may read every payment.
@@ -248,6 +254,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /approvals/{workflowId}", s.detail)
 	mux.HandleFunc("POST /approvals/{workflowId}", s.decide)
 	s.routeTasks(mux, cfg.Workforce)
+	s.routeOps(mux, cfg)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "Not found", "There is no page at "+shorten(r.URL.Path, 200)+".")
 	})
@@ -256,7 +263,23 @@ func New(cfg Config) (*Server, error) {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, "Cross-site request refused", "This form was submitted from another site. Open the page here and try again.")
 	}))
-	s.handle = securityHeaders(s.checkHost(limitBody(cop.Handler(mux), bodyLimit)))
+	app := cop.Handler(mux)
+	// The codec server answers the Temporal UI, another origin: it does its
+	// own CORS and authentication, so it sits outside the cross-origin
+	// protection meant for our forms.
+	if codec, err := s.codecHandler(cfg.Codec); err != nil {
+		return nil, err
+	} else if codec != nil {
+		forms := app
+		app = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, CodecPath+"/") {
+				codec.ServeHTTP(w, r)
+				return
+			}
+			forms.ServeHTTP(w, r)
+		})
+	}
+	s.handle = securityHeaders(s.checkHost(limitBody(app, bodyLimit)))
 	return s, nil
 }
 

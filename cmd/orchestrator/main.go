@@ -112,6 +112,10 @@ func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) er
 		return runAgentAPI(ctx, rest, out, log)
 	case "mcp":
 		return runMCP(ctx, rest, os.Stdin, out, log)
+	case "audit":
+		return runAudit(ctx, rest, out, log)
+	case "codec":
+		return runCodec(ctx, rest, out, log)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil
