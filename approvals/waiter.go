@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/execution-orchestrator/orchestrator/audit"
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/proof"
 )
@@ -67,6 +68,9 @@ type Config struct {
 	UpdateDescription string
 	// Process labels the metrics the wait records (the EOProcess value).
 	Process string
+	// Audit records requests, reminders, escalations and decisions with
+	// their proofs to the ledger; nil records nothing.
+	Audit *audit.Recorder
 }
 
 // Waiter holds the approvals of one execution and waits for them. Handlers
@@ -91,8 +95,12 @@ type Waiter struct {
 	awaited []awaitee // who may decide on the awaited slot
 	decided bool      // a decision arrived for the awaited slot
 	reject  *Approval // the rejection that ends the wait, if any
-	trust   proof.Trust
-	nonces  []string // proof nonces used in this run
+	// lastDecision is the decision accepted for the awaited slot, kept
+	// for the ledger, which the wait's own coroutine writes.
+	lastDecision *Approval
+	lastWaited   time.Duration
+	trust        proof.Trust
+	nonces       []string // proof nonces used in this run
 	// codeFailures counts refused one-time codes per person (personKey);
 	// only looked up, never ranged over, so map order cannot matter.
 	codeFailures map[string]int
@@ -231,7 +239,9 @@ func (w *Waiter) accept(ctx workflow.Context, req Request, v verdict) Receipt {
 		w.nonces = append(w.nonces, v.Proof.Nonce)
 	}
 	w.logger.Info("Approval decision accepted", "slot", a.Slot, "approver", a.Approver, "decision", a.Decision)
+	w.lastDecision, w.lastWaited = &a, 0
 	if w.AwaitingSince != nil {
+		w.lastWaited = a.At.Sub(*w.AwaitingSince)
 		// Through the workflow's handler, which is silent on replay, and
 		// from workflow time, so the figure is the one history shows.
 		process.RecordTimeToApproval(workflow.GetMetricsHandler(ctx), w.cfg.Process, a.Decision, a.At.Sub(*w.AwaitingSince))
@@ -331,7 +341,7 @@ func (w *Waiter) awaitSlot(ctx workflow.Context, plan Plan, idx int) (*Ending, e
 	}
 	since := workflow.Now(ctx).UTC()
 	expiry := since.Add(plan.ExpireAfter)
-	w.decided, w.reject = false, nil
+	w.decided, w.reject, w.lastDecision = false, nil, nil
 	escalated := false
 	w.openSlot(ctx, idx, since, escalated)
 	if len(w.awaited) == 0 {
@@ -345,6 +355,7 @@ func (w *Waiter) awaitSlot(ctx workflow.Context, plan Plan, idx int) (*Ending, e
 		return &Ending{Outcome: OutcomeFailed, Reason: fmt.Sprintf("nobody may approve slot %q: every candidate and escalation target is excluded", slot.Role)}, nil
 	}
 	w.cfg.Host.NotifyApprovers(ctx, NotifyRequest, slot, w.notifyTargets(idx, nil), expiry)
+	w.recordHandoff(ctx, "asked", slot.Role, nil, w.PendingApprovers)
 
 wait:
 	for _, d := range slotDeadlines(plan, since, escalated) {
@@ -364,20 +375,26 @@ wait:
 		switch d.kind {
 		case NotifyReminder:
 			w.cfg.Host.NotifyApprovers(ctx, NotifyReminder, slot, w.notifyTargets(idx, nil), expiry)
+			w.recordHandoff(ctx, "reminder", slot.Role, nil, w.PendingApprovers)
 		case NotifyEscalation:
 			before := w.awaited
+			from := w.PendingApprovers
 			w.openSlot(ctx, idx, since, true)
 			w.cfg.Host.NotifyApprovers(ctx, NotifyEscalation, slot, w.notifyTargets(idx, before), expiry)
+			w.recordHandoff(ctx, "escalation", slot.Role, from, w.PendingApprovers)
 		default:
 			// A timeout is never a denial: the wait ends "expired" and the
 			// process escalates or notes it; nothing executes.
+			from := w.PendingApprovers
 			w.Close(ctx)
 			reason := fmt.Sprintf("no decision for slot %q within %s", slot.Role, plan.ExpireAfter)
+			w.recordHandoff(ctx, "expired", slot.Role, from, nil)
 			w.cfg.Host.Ended(ctx, OutcomeExpired, reason)
 			return &Ending{Outcome: OutcomeExpired, Reason: reason}, nil
 		}
 	}
 	w.Close(ctx)
+	w.recordDecision(ctx)
 	if a := w.reject; a != nil {
 		reason := fmt.Sprintf("rejected by %s (%s)", a.Approver, a.Slot)
 		if a.Comment != "" {
@@ -388,6 +405,56 @@ wait:
 		return &Ending{Outcome: OutcomeRejected, Reason: reason}, nil
 	}
 	return nil, nil
+}
+
+// recordDecision writes the decision just accepted, and how it was proven,
+// to the ledger.
+func (w *Waiter) recordDecision(ctx workflow.Context) {
+	a := w.lastDecision
+	if a == nil || !w.cfg.Audit.Enabled() {
+		return
+	}
+	data := audit.ApprovalData{
+		Decision: a.Decision, Slot: a.Slot, OnBehalfOf: a.OnBehalfOf, ActionDigest: a.ActionDigest,
+		Comment: a.Comment, WaitedSeconds: w.lastWaited.Seconds(),
+	}
+	how := "without proof"
+	if p := a.Proof; p != nil {
+		// The validator verified it before the decision was accepted.
+		data.Proof = audit.ProofData{Verified: w.cfg.Rules.RequireProof, Method: p.Method, KeyID: p.KeyID, Nonce: p.Nonce, Token: p.Token}
+		how = "proof " + p.Method
+		if !data.Proof.Verified {
+			how += " (not required, not verified)"
+		}
+	}
+	verb := "Approved"
+	if a.Decision == DecisionReject {
+		verb = "Rejected"
+	}
+	by := a.Approver
+	if a.OnBehalfOf != "" {
+		by += " for " + a.OnBehalfOf
+	}
+	w.cfg.Audit.Record(ctx, audit.KindApproval, a.Approver, fmt.Sprintf("%s by %s (%s), %s", verb, by, a.Slot, how), data)
+}
+
+// recordHandoff writes who the approval moved to, and why.
+func (w *Waiter) recordHandoff(ctx workflow.Context, why, role string, from, to []string) {
+	if !w.cfg.Audit.Enabled() {
+		return
+	}
+	var summary string
+	switch why {
+	case "asked":
+		summary = fmt.Sprintf("Approval (%s) asked of %s", role, strings.Join(to, ", "))
+	case "reminder":
+		summary = fmt.Sprintf("Reminder: approval (%s) still awaited from %s", role, strings.Join(to, ", "))
+	case "escalation":
+		summary = fmt.Sprintf("Approval (%s) escalated from %s to %s", role, strings.Join(from, ", "), strings.Join(to, ", "))
+	default:
+		summary = fmt.Sprintf("Approval (%s) %s: no decision from %s", role, why, strings.Join(from, ", "))
+	}
+	w.cfg.Audit.Record(ctx, audit.KindHandoff, "system", summary, audit.HandoffData{Why: why, From: from, To: to, Role: role})
 }
 
 // openSlot records that slot idx is awaited and by whom.

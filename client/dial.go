@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/contrib/envconfig"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/execution-orchestrator/orchestrator/codec"
 	"github.com/execution-orchestrator/orchestrator/telemetry"
 )
 
@@ -57,4 +58,16 @@ type DialOption func(*tclient.Options)
 // of a worker on this client record, with h (telemetry.Metrics.TemporalHandler).
 func WithMetrics(h tclient.MetricsHandler) DialOption {
 	return func(o *tclient.Options) { o.MetricsHandler = h }
+}
+
+// WithCodec encrypts every payload the client and a worker on it send
+// (inputs, results, signals, updates, queries, memos, summaries) and the
+// messages and stack traces of failures, with ring's active key, and
+// decrypts with any of ring's keys (package codec). Payloads written
+// without encryption still decode.
+func WithCodec(ring *codec.Keyring) DialOption {
+	return func(o *tclient.Options) {
+		dc := codec.DataConverter(ring)
+		o.DataConverter, o.FailureConverter = dc, codec.FailureConverter(dc)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,6 +38,10 @@ type ServerConfig struct {
 	Namespace string `yaml:"namespace"`
 	LogLevel  string `yaml:"logLevel"`
 	Headless  bool   `yaml:"headless"`
+	// UICodecEndpoint is the codec server the Web UI decodes payloads
+	// with (--ui-codec-endpoint), e.g. http://127.0.0.1:8080/codec;
+	// `orchestrator dev` sets it to its web app's when empty.
+	UICodecEndpoint string `yaml:"uiCodecEndpoint"`
 }
 
 // StorageConfig holds where the dev server keeps its state.
@@ -108,6 +113,11 @@ func (c Config) Validate() error {
 	if !namespaceRE.MatchString(c.Server.Namespace) {
 		bad("server.namespace", "%q is not a valid namespace name", c.Server.Namespace)
 	}
+	if e := c.Server.UICodecEndpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			bad("server.uiCodecEndpoint", "%q must be an http(s) URL without query, e.g. http://127.0.0.1:8080/codec", e)
+		}
+	}
 	if !slices.Contains(logLevels, c.Server.LogLevel) {
 		bad("server.logLevel", "%q is not one of %s", c.Server.LogLevel, strings.Join(logLevels, ", "))
 	}
@@ -170,6 +180,8 @@ func (c Config) Args() []string {
 	}
 	if c.Server.Headless {
 		args = append(args, "--headless")
+	} else if c.Server.UICodecEndpoint != "" {
+		args = append(args, "--ui-codec-endpoint", c.Server.UICodecEndpoint)
 	}
 	for _, k := range sortedKeys(c.Storage.SQLitePragmas) {
 		args = append(args, "--sqlite-pragma", k+"="+c.Storage.SQLitePragmas[k])

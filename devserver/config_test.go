@@ -44,6 +44,8 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"pragma value", "storage: {sqlitePragmas: {journal_mode: 'wal; drop'}}", "storage.sqlitePragmas.journal_mode"},
 		{"search attribute type", "searchAttributes: {EOStage: Word}", "searchAttributes.EOStage"},
 		{"dynamic config key", "dynamicConfig: {'bad key': 1}", "dynamicConfig.bad key"},
+		{"codec endpoint scheme", "server: {uiCodecEndpoint: 'ftp://x/codec'}", "server.uiCodecEndpoint"},
+		{"codec endpoint query", "server: {uiCodecEndpoint: 'http://127.0.0.1:8080/codec?x=1'}", "server.uiCodecEndpoint"},
 		{"unknown key", "server: {prot: 1}", "prot"},
 		{"wrong type", "server: {port: seven}", "port"},
 	}
@@ -57,6 +59,24 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 				t.Errorf("error %q does not name %q", err, tt.wantKey)
 			}
 		})
+	}
+}
+
+func TestUICodecEndpoint(t *testing.T) {
+	cfg, err := Parse([]byte("server: {uiCodecEndpoint: 'http://127.0.0.1:8080/codec'}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !containsPair(cfg.Args(), "--ui-codec-endpoint", "http://127.0.0.1:8080/codec") {
+		t.Errorf("args %v lack the UI codec endpoint", cfg.Args())
+	}
+	// No UI, no codec endpoint for it.
+	cfg.Server.Headless = true
+	if slices.Contains(cfg.Args(), "--ui-codec-endpoint") {
+		t.Errorf("headless args %v pass a UI codec endpoint", cfg.Args())
+	}
+	if cfg, _ := Parse(nil); slices.Contains(cfg.Args(), "--ui-codec-endpoint") {
+		t.Errorf("default args %v pass a UI codec endpoint", cfg.Args())
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	tclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/execution-orchestrator/orchestrator/audit"
 	"github.com/execution-orchestrator/orchestrator/connectors/crm"
 	"github.com/execution-orchestrator/orchestrator/connectors/deploy"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
@@ -87,6 +88,9 @@ type Deps struct {
 	Workforce *workforce.Store
 	// Evidence keeps what workers upload for human tasks.
 	Evidence *evidence.Store
+	// Audit is the ledger activities append to (gate decisions, where they
+	// are made); workflows record through the kernel's AuditAppend.
+	Audit audit.Appender
 	// Signer is the worker's key, for the assertions it signs.
 	Signer          *proof.Signer
 	WebBaseURL      string

@@ -120,6 +120,18 @@ type Config struct {
 	// Ops feeds the operations view at /ops (exceptions queue, KPI charts);
 	// nil: no operations view. See ops.go.
 	Ops OpsSource
+	// Audit is the audit ledger (*audit.Ledger): the KPIs of /ops and the
+	// audit view at /audit/{key}. With Ops or Audit set, both views are
+	// served.
+	Audit AuditReader
+	// TemporalUIURL is the Temporal UI (http://127.0.0.1:8233); the
+	// operations and audit views link each workflow there. "": no links.
+	TemporalUIURL string
+	// Namespace is the Temporal namespace the links name; "" is "default".
+	Namespace string
+	// OpsRoles are the roles whose holders see /ops and /audit; nil means
+	// DefaultOpsRoles. Field workers never do.
+	OpsRoles []string
 	// Codec, when set, serves the codec server for the Temporal UI at
 	// /codec/encode and /codec/decode. See codec.go.
 	Codec *CodecConfig
@@ -144,6 +156,7 @@ type Server struct {
 	workers   Workforce // nil: no field workers
 	evidence  Evidence
 	tasks     Tasks
+	ops       *opsState
 	host      string // allowed Host header, normalized; "" allows any
 	scheme    string
 	csrf      csrf
@@ -254,7 +267,9 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /approvals/{workflowId}", s.detail)
 	mux.HandleFunc("POST /approvals/{workflowId}", s.decide)
 	s.routeTasks(mux, cfg.Workforce)
-	s.routeOps(mux, cfg)
+	if err := s.routeOps(mux, cfg); err != nil {
+		return nil, err
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "Not found", "There is no page at "+shorten(r.URL.Path, 200)+".")
 	})
@@ -318,10 +333,14 @@ func limitBody(next http.Handler, limit func(*http.Request) int64) http.Handler 
 }
 
 // bodyLimit is maxFormBytes for every request but an evidence upload,
-// which may carry maxEvidenceRequestBytes.
+// which may carry maxEvidenceRequestBytes, and a codec server request
+// (maxCodecRequestBytes).
 func bodyLimit(r *http.Request) int64 {
 	if r.Method == http.MethodPost && isEvidencePath(r.URL.Path) {
 		return maxEvidenceRequestBytes
+	}
+	if r.Method == http.MethodPost && isCodecPath(r.URL.Path) {
+		return maxCodecRequestBytes // the codec server caps it itself
 	}
 	return maxFormBytes
 }
@@ -433,6 +452,8 @@ type page struct {
 	Home, HomeLabel string
 	// Nonce allows the page's own inline script (task pages only).
 	Nonce string
+	// OpsLink shows the link to the operations view.
+	OpsLink bool
 	// Refresh reloads the page after this many seconds (0: never), while
 	// the workflow has not caught up yet.
 	Refresh int
@@ -445,6 +466,7 @@ func (s *Server) newPage(w http.ResponseWriter, r *http.Request, title string, m
 	if me != "" {
 		v := s.personView(me)
 		p.Me = &v
+		p.OpsLink = s.mayOps(me)
 	}
 	if s.dev {
 		p.SignOutPath = "/session/end"
@@ -1141,7 +1163,7 @@ func parseTemplates() (map[string]*template.Template, error) {
 		return s
 	}}
 	out := map[string]*template.Template{}
-	for _, name := range []string{"picker", "inbox", "detail", "error", "tasks", "task"} {
+	for _, name := range []string{"picker", "inbox", "detail", "error", "tasks", "task", "ops", "audit"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parse template %s: %w", name, err)

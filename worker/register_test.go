@@ -13,6 +13,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/execution-orchestrator/orchestrator/audit"
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes"
 	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
@@ -67,6 +68,8 @@ func TestActivityGoNamesAreTheirRegisteredNames(t *testing.T) {
 	for _, p := range processes.All(process.Deps{}) {
 		p.RegisterActivities(&r)
 	}
+	RegisterKernel(&r, nil)
+	require.Contains(t, r.activities, audit.AppendActivityName, "the kernel's audit append is registered")
 	for i, name := range r.activities {
 		assert.Equal(t, name, r.funcNames[i], "activity %q is the Go function %q", name, r.funcNames[i])
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/execution-orchestrator/orchestrator/audit"
+	"go.temporal.io/sdk/activity"
 	"log/slog"
 	"time"
 
@@ -50,6 +52,9 @@ type Config struct {
 	KeysDir string
 	// Codes checks one-time codes; nil opens the store beside the link tokens.
 	Codes *totp.Store
+	// Ledger is the audit ledger every process records to; nil opens it
+	// beside the link tokens, checkpoints signed with <KeysDir>/audit.key.
+	Ledger *audit.Ledger
 	// Workforce is the directory of field workers human tasks are routed
 	// to, and Evidence the store of their uploads; the caller opens and
 	// closes both (nil: human tasks fail as not configured).
@@ -138,6 +143,20 @@ func New(ctx context.Context, c tclient.Client, cfg Config) (*Worker, error) {
 		}
 		out.closers = append(out.closers, codes.Close)
 	}
+	ledger := cfg.Ledger
+	if ledger == nil {
+		key, err := audit.EnsureKey(cfg.KeysDir)
+		if err != nil {
+			out.close()
+			return nil, fmt.Errorf("worker: audit signing key: %w", err)
+		}
+		ledger, err = audit.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath, audit.Options{Signer: key, Now: time.Now})
+		if err != nil {
+			out.close()
+			return nil, fmt.Errorf("worker: audit ledger: %w", err)
+		}
+		out.closers = append(out.closers, ledger.Close)
+	}
 	src := gate.FSSource(policy.DefaultPolicies())
 	if cfg.PolicyDir != "" {
 		src = gate.DirSource(cfg.PolicyDir)
@@ -166,6 +185,7 @@ func New(ctx context.Context, c tclient.Client, cfg Config) (*Worker, error) {
 		Codes:           codes,
 		Workforce:       cfg.Workforce,
 		Evidence:        cfg.Evidence,
+		Audit:           ledger,
 		Signer:          signer,
 		WebBaseURL:      cfg.WebBaseURL,
 		FinanceOpsEmail: cfg.FinanceOpsEmail,
@@ -196,6 +216,7 @@ func New(ctx context.Context, c tclient.Client, cfg Config) (*Worker, error) {
 		p.RegisterWorkflows(out.w)
 		p.RegisterActivities(out.w)
 	}
+	RegisterKernel(out.w, ledger)
 	return out, nil
 }
 
@@ -249,4 +270,11 @@ func (w *Worker) Start() error {
 func (w *Worker) Close() {
 	w.w.Stop()
 	w.close()
+}
+
+// RegisterKernel registers what every process shares, once per worker: the
+// audit append (a local activity, so it is registered like an activity).
+func RegisterKernel(r process.Registry, ledger audit.Appender) {
+	a := &audit.Activities{Ledger: ledger}
+	r.RegisterActivityWithOptions(a.AuditAppend, activity.RegisterOptions{Name: audit.AppendActivityName})
 }

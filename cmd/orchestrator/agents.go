@@ -18,6 +18,7 @@ import (
 	tclient "go.temporal.io/sdk/client"
 
 	"github.com/execution-orchestrator/orchestrator/agentapi"
+	"github.com/execution-orchestrator/orchestrator/codec"
 	"github.com/execution-orchestrator/orchestrator/processes/agentaction"
 	"github.com/execution-orchestrator/orchestrator/processes/humantask"
 	"github.com/execution-orchestrator/orchestrator/proof"
@@ -197,10 +198,17 @@ func startAgentAPI(ctx context.Context, c tclient.Client, s *settings, log *slog
 		return part{}, err
 	}
 	closeStores := func() { ev.Close(); keys.Close() }
+	// Memos are encoded with the payload codec, as c encodes them.
+	ring, err := s.keyring(false)
+	if err != nil {
+		closeStores()
+		return part{}, err
+	}
+	dc := codec.DataConverter(ring)
 	gw, err := agentapi.New(agentapi.Config{
 		Keys:    keys,
-		Actions: &agentaction.Client{Temporal: c, Signer: signer},
-		Tasks:   &humantask.AgentClient{Temporal: c, Signer: signer, EvidenceStore: ev},
+		Actions: &agentaction.Client{Temporal: c, Signer: signer, DataConverter: dc},
+		Tasks:   &humantask.AgentClient{Temporal: c, Signer: signer, EvidenceStore: ev, DataConverter: dc},
 		BaseURL: s.agentAPIURL(),
 		Logger:  glog,
 	})
@@ -252,7 +260,7 @@ func runAgentAPI(ctx context.Context, args []string, out io.Writer, log *slog.Lo
 	if err := s.checkAgentAPI("addr"); err != nil {
 		return err
 	}
-	return withClient(ctx, log, func(c tclient.Client) error {
+	return withCodecClient(ctx, log, s.codecKeysPath(), func(c tclient.Client) error {
 		p, err := startAgentAPI(ctx, c, s, log)
 		if err != nil {
 			return err

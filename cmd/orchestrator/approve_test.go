@@ -49,6 +49,7 @@ func TestApproveWithPersonalKeyPays(t *testing.T) {
 	s := stack.Start(t, stack.Options{Directory: dir})
 	t.Setenv("TEMPORAL_ADDRESS", s.Address)
 	t.Setenv("TEMPORAL_NAMESPACE", "default")
+	t.Setenv("ORCH_CODEC_KEYS", s.CodecKeys) // the worker's payload keyring
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	run1, err := vendorpayment.Start(ctx, s.Temporal, vendorpayment.VendorPaymentInput{InvoiceID: sandbox.InvoiceMedium, RequestedBy: "agent:payables-bot"})

@@ -15,10 +15,12 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/execution-orchestrator/orchestrator/codec"
 	"github.com/execution-orchestrator/orchestrator/devserver"
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
 	"github.com/execution-orchestrator/orchestrator/telemetry"
+	"github.com/execution-orchestrator/orchestrator/web"
 )
 
 // part is one running piece of the local stack.
@@ -78,6 +80,19 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 	if err != nil {
 		return err
 	}
+	// Payloads are encrypted at rest; the UI decodes them through the web
+	// app's codec server, for people signed in there.
+	ring, err := s.keyring(true)
+	if err != nil {
+		return err
+	}
+	codecURL := strings.TrimSuffix(s.webBaseURL, "/") + web.CodecPath
+	if cfg.Server.UICodecEndpoint == "" {
+		cfg.Server.UICodecEndpoint = codecURL
+	}
+	s.codecUIOrigins = append(s.codecUIOrigins, cfg.UIURL())
+	s.temporalUIURL = cfg.UIURL()
+	s.codecNamespaces = []string{cfg.Server.Namespace}
 
 	var parts []part
 	defer func() {
@@ -128,6 +143,8 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 	if metrics != nil {
 		copts.MetricsHandler = metrics.TemporalHandler()
 	}
+	copts.DataConverter = codec.DataConverter(ring)
+	copts.FailureConverter = codec.FailureConverter(copts.DataConverter)
 	c, err := tclient.DialContext(ctx, copts)
 	if err != nil {
 		return fmt.Errorf("dial dev server: %w", err)
@@ -163,6 +180,10 @@ ExecutionOrchestrator is up (%s):
   Temporal Web UI     %s/namespaces/%s/workflows
   Temporal gRPC       %s   (namespace %s, task queue %s)
   Approval web app    %s
+  Codec server        %s   (payloads are encrypted; keys in %s)
+                      the UI decodes through it for people signed in to the web app: sign in there, then
+                      in the UI click Codec Server (glasses icon, top bar), choose "Use my browser setting",
+                      enter the endpoint above, tick "Include cross-origin credentials" (docs/codec.md)
   Field worker tasks  %s/tasks   (pick a field worker, e.g. ana-field, on the sign-in page)
   Agent gateway       %s/mcp (MCP), %s/v1/ (REST; OpenAPI at /v1/openapi.yaml)
                       key: ./bin/orchestrator agents create my-agent --scopes actions:propose,actions:read,tasks:create,tasks:read
@@ -173,7 +194,7 @@ ExecutionOrchestrator is up (%s):
 Try:  ./bin/orchestrator start vendor-payment --invoice INV-1042
 Ctrl-C stops everything.
 `, time.Since(started).Round(time.Millisecond), cfg.UIURL(), cfg.Server.Namespace, cfg.Address(), cfg.Server.Namespace,
-		process.TaskQueue, s.webBaseURL, strings.TrimSuffix(s.webBaseURL, "/"), s.agentAPIURL(), s.agentAPIURL(), s.sandboxURL, s.smtpAddr, vendorpayment.OverdueDetectorScheduleID, s.detectorInterval, metricsLine(s.metricsAddr))
+		process.TaskQueue, s.webBaseURL, codecURL, s.codecKeysPath(), strings.TrimSuffix(s.webBaseURL, "/"), s.agentAPIURL(), s.agentAPIURL(), s.sandboxURL, s.smtpAddr, vendorpayment.OverdueDetectorScheduleID, s.detectorInterval, metricsLine(s.metricsAddr))
 
 	return supervise(ctx, parts, log)
 }

@@ -36,13 +36,19 @@ Usage:
   orchestrator reject  <workflow-id> --as <person> (--key FILE | --proof ASSERTION | --code 123456) [--comment TEXT]
   orchestrator keys new --out FILE           a personal signing key for approve --key
   orchestrator totp enroll <person>          one-time codes for approving from the Temporal UI
+  orchestrator codec keygen | rotate | list  the payload encryption keyring (docs/codec.md)
+  orchestrator codec token <name>            a bearer token for the codec server (temporal --codec-auth), shown once
   orchestrator agents create <name> [--scopes actions:propose,actions:read]   an agent key, shown once
   orchestrator agents revoke <name> | agents list
   orchestrator workforce list | show <id> | put --file worker.json | remove <id> | seed   the field workforce
+  orchestrator audit show <business key or workflow id> [--json]   what happened, who approved, what was verified
+  orchestrator audit verify [--export FILE] [--temporal] [--sample N] | export [--out FILE] | checkpoint
 
 Temporal connection settings come from Temporal's environment configuration
 (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
 TEMPORAL_PROFILE); run "orchestrator <command> -h" for each command's flags.
+Payloads are encrypted with the keyring <data-dir>/keys/codec.keys (--codec-keys,
+ORCH_CODEC_KEYS); every command that talks to Temporal needs the worker's.
 `
 
 func main() { os.Exit(mainCode()) }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/client"
+	"github.com/execution-orchestrator/orchestrator/codec"
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes"
 	"github.com/execution-orchestrator/orchestrator/proof"
@@ -43,6 +44,7 @@ func runStart(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	// The process parses its own flags: the keyring comes from the environment.
 	return withClient(ctx, log, func(c tclient.Client) error { return start(ctx, c, out) })
 }
 
@@ -66,9 +68,21 @@ func oneWorkflowID(name string, args []string) (string, []string, error) {
 	return args[0], args[1:], nil
 }
 
-// withClient dials Temporal from the environment configuration for fn.
+// withClient dials Temporal from the environment configuration for fn,
+// with the payload codec of the keyring the environment names
+// (envCodecKeys: ORCH_CODEC_KEYS, ORCH_KEYS_DIR, ORCH_DATA_DIR).
 func withClient(ctx context.Context, log *slog.Logger, fn func(tclient.Client) error) error {
-	c, err := client.Dial(ctx, log)
+	return withCodecClient(ctx, log, envCodecKeys(), fn)
+}
+
+// withCodecClient is withClient with the payload codec of the keyring at
+// codecKeys (the worker's; settings.codecKeysPath with settings flags).
+func withCodecClient(ctx context.Context, log *slog.Logger, codecKeys string, fn func(tclient.Client) error) error {
+	ring, err := codec.Load(codecKeys)
+	if err != nil {
+		return err
+	}
+	c, err := client.Dial(ctx, log, client.WithCodec(ring))
 	if err != nil {
 		return err
 	}
@@ -79,11 +93,15 @@ func withClient(ctx context.Context, log *slog.Logger, fn func(tclient.Client) e
 // runShow prints what get reads for one workflow id (status, result).
 func runShow[T any](ctx context.Context, name string, args []string, out io.Writer, log *slog.Logger,
 	get func(context.Context, tclient.Client, string) (T, error)) error {
-	id, _, err := oneWorkflowID(name, args)
+	id, rest, err := oneWorkflowID(name, args)
 	if err != nil {
 		return err
 	}
-	return withClient(ctx, log, func(c tclient.Client) error {
+	keys, err := codecKeysFlag(name, rest)
+	if err != nil {
+		return err
+	}
+	return withCodecClient(ctx, log, keys, func(c tclient.Client) error {
 		v, err := get(ctx, c, id)
 		if err != nil {
 			return err
@@ -125,6 +143,7 @@ func runDecision(ctx context.Context, decision string, args []string, out io.Wri
 	fs.StringVar(&f.proof, "proof", "", "an assertion copied from the web app's decision page")
 	fs.StringVar(&f.code, "code", "", "the six-digit code from your authenticator app")
 	fs.StringVar(&f.digest, "digest", "", "the action digest you reviewed (orchestrator status); refused if the action changed since")
+	codecKeys := fs.String("codec-keys", envCodecKeys(), codecKeysUsage)
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
@@ -135,7 +154,7 @@ func runDecision(ctx context.Context, decision string, args []string, out io.Wri
 	if len(given) != 1 {
 		return errors.New("--key, --proof or --code: exactly one is required; a decision is never accepted on a claimed identity")
 	}
-	return withClient(ctx, log, func(c tclient.Client) error { return decide(ctx, c, id, decision, f, time.Now(), out) })
+	return withCodecClient(ctx, log, *codecKeys, func(c tclient.Client) error { return decide(ctx, c, id, decision, f, time.Now(), out) })
 }
 
 func decide(ctx context.Context, c tclient.Client, id, decision string, f decisionFlags, now time.Time, out io.Writer) error {
@@ -242,7 +261,7 @@ func runSetup(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	return withClient(ctx, log, func(c tclient.Client) error {
+	return withCodecClient(ctx, log, s.codecKeysPath(), func(c tclient.Client) error {
 		if err := setupProcesses(ctx, c, s); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/execution-orchestrator/orchestrator/audit"
 	"io"
 	"log/slog"
 	"net"
@@ -161,14 +162,23 @@ func startWeb(ctx context.Context, c tclient.Client, s *settings, log *slog.Logg
 		closeStores()
 		return part{}, fmt.Errorf("open link token store: %w", err)
 	}
-	closeAll := func() { links.Close(); closeStores() }
+	// The web app reads the ledger (the audit and operations views); only
+	// the worker appends and signs checkpoints.
+	ledger, err := audit.Open(ctx, s.databaseURL, s.sqlitePath("orchestrator.db"), audit.Options{Now: time.Now, CheckpointEvery: -1})
+	if err != nil {
+		links.Close()
+		closeStores()
+		return part{}, fmt.Errorf("open audit ledger: %w", err)
+	}
+	closeAll := func() { ledger.Close(); links.Close(); closeStores() }
 	// Field workers sign in too: their tasks, their evidence uploads.
 	cfg := web.Config{Temporal: c, Directory: dir, Links: links, Logger: log.With("part", "web"), Now: time.Now,
-		Workforce: wf, Evidence: ev}
+		Workforce: wf, Evidence: ev, Audit: ledger, TemporalUIURL: s.temporalUIURL}
 	// The app signs decisions only for workflows the processes own.
 	for _, p := range processes.All(process.Deps{}) {
 		cfg.WorkflowTypes = append(cfg.WorkflowTypes, p.WorkflowTypes...)
 	}
+	cfg.Ops = web.TemporalOps{Client: c, Now: time.Now, WorkflowTypes: cfg.WorkflowTypes}
 	s.webSignIn(&cfg)
 	// The web app signs every decision made in it; its public key goes
 	// where the worker reads trusted keys. Only with the development picker
@@ -180,6 +190,11 @@ func startWeb(ctx context.Context, c tclient.Client, s *settings, log *slog.Logg
 	if cfg.Signer, err = proof.EnsureSigner(s.keys(), "web", proof.IssuerWeb, methods...); err != nil {
 		closeAll()
 		return part{}, fmt.Errorf("web app signing key: %w", err)
+	}
+	// The codec server: the Temporal UI decodes payloads through the app.
+	if cfg.Codec, err = s.webCodec(); err != nil {
+		closeAll()
+		return part{}, err
 	}
 	app, err := web.New(cfg)
 	if err != nil {
@@ -230,7 +245,12 @@ func runWorker(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	defer stop()
-	var opts []client.DialOption
+	// The worker creates the payload keyring on its first start.
+	ring, err := s.keyring(true)
+	if err != nil {
+		return err
+	}
+	opts := []client.DialOption{client.WithCodec(ring)}
 	if metrics != nil {
 		opts = append(opts, client.WithMetrics(metrics.TemporalHandler()))
 	}
@@ -286,7 +306,7 @@ func runWeb(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 	if err := s.checkWeb(); err != nil {
 		return err
 	}
-	return withClient(ctx, log, func(c tclient.Client) error {
+	return withCodecClient(ctx, log, s.codecKeysPath(), func(c tclient.Client) error {
 		p, err := startWeb(ctx, c, s, log)
 		if err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/execution-orchestrator/orchestrator/codec"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/web"
 )
@@ -40,7 +41,13 @@ type settings struct {
 	oidcClientSecret string
 	agentAPIAddr     string // agent gateway listen address (agents.go)
 	agentAPIBaseURL  string // agent gateway URL; "" => http://<agentAPIAddr>
-	errs             []error
+	codecKeys        string // payload keyring; "" => <keys dir>/codec.keys (codec.go)
+	codecUIOrigins   []string
+	// temporalUIURL is where the operations and audit views link runs.
+	temporalUIURL   string
+	codecNamespaces []string       // "" => the Temporal client's namespace
+	ring            *codec.Keyring // loaded by keyring()
+	errs            []error
 }
 
 func envOr(key, def string) string {
@@ -80,6 +87,7 @@ func (s *settings) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.webBaseURL, "web-base-url", envOr("ORCH_WEB_BASE_URL", "http://127.0.0.1:8080"), "URL approvers open, used in emailed links (env ORCH_WEB_BASE_URL)")
 	fs.StringVar(&s.financeOpsEmail, "finance-ops-email", envOr("ORCH_FINANCE_OPS_EMAIL", "finance-ops@orchestrator.example"), "where escalations are emailed (env ORCH_FINANCE_OPS_EMAIL)")
 	fs.DurationVar(&s.detectorInterval, "detector-interval", s.envDuration("ORCH_DETECTOR_INTERVAL", time.Hour), "how often the overdue-invoice detector runs (env ORCH_DETECTOR_INTERVAL)")
+	fs.StringVar(&s.codecKeys, "codec-keys", os.Getenv(codecKeysEnv), codecKeysUsage)
 }
 
 // metricsFlags adds where the worker serves Prometheus metrics.
@@ -140,6 +148,9 @@ func parseSettings(name string, args []string, extra func(*settings, *flag.FlagS
 // people sign in, and where the person picker may be served.
 func (s *settings) webFlags(fs *flag.FlagSet) {
 	s.webExposureFlags(fs)
+	s.codecFlags(fs)
+	fs.StringVar(&s.temporalUIURL, "temporal-ui-url", os.Getenv("ORCH_TEMPORAL_UI_URL"),
+		"the Temporal UI operators open, e.g. http://127.0.0.1:8233: the operations and audit views link each run there (env ORCH_TEMPORAL_UI_URL)")
 	fs.BoolVar(&s.devIdentity, "dev-identity", os.Getenv("ORCH_DEV_IDENTITY") == "1",
 		"sign in with the development person picker, where anyone can act as anyone (env ORCH_DEV_IDENTITY=1)")
 	fs.StringVar(&s.oidcIssuer, "oidc-issuer", os.Getenv("ORCH_OIDC_ISSUER"),

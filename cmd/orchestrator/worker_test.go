@@ -5,12 +5,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/execution-orchestrator/orchestrator/codec"
 	"github.com/execution-orchestrator/orchestrator/devserver"
 	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
 	"github.com/execution-orchestrator/orchestrator/sandbox"
@@ -43,16 +45,20 @@ func TestWorkerCommandUsesEnvConfig(t *testing.T) {
 	t.Setenv("TEMPORAL_ADDRESS", srv.FrontendHostPort())
 	t.Setenv("TEMPORAL_NAMESPACE", "default")
 	metricsAddr := freeAddr(t)
+	dataDir := t.TempDir()
 	workerCtx, stopWorker := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		done <- run(workerCtx, []string{"worker", "--sandbox-url", sb.HTTPURL(), "--smtp-addr", sb.SMTPAddr(),
-			"--data-dir", t.TempDir(), "--database-url", "", "--web-base-url", "http://127.0.0.1:8080",
+			"--data-dir", dataDir, "--database-url", "", "--web-base-url", "http://127.0.0.1:8080",
 			"--metrics-addr", metricsAddr},
 			io.Discard, slog.New(slog.DiscardHandler))
 	}()
 
-	wf, err := vendorpayment.Start(ctx, srv.Client(),
+	// The worker creates the payload keyring on its first start; a client
+	// needs it to read the (encrypted) result.
+	c := codecClient(t, srv.Client(), filepath.Join(dataDir, "keys", codec.FileName))
+	wf, err := vendorpayment.Start(ctx, c,
 		vendorpayment.VendorPaymentInput{InvoiceID: sandbox.InvoiceHappyPath, RequestedBy: "agent:payables-bot"})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/execution-orchestrator/orchestrator/audit"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -63,14 +64,16 @@ var DefaultInternalDomains = []string{"example.com"}
 // Activities are AgentAction's activities. Nil dependencies fail
 // non-retryably as not configured.
 type Activities struct {
-	Temporal   process.Describer
-	Deploy     Deployer
-	Mail       Mailer
-	Directory  Directory
-	Gate       Gate
-	Trust      func() (proof.Trust, error)
-	Codes      approvals.CodeVerifier
-	Signer     *proof.Signer
+	Temporal  process.Describer
+	Deploy    Deployer
+	Mail      Mailer
+	Directory Directory
+	Gate      Gate
+	Trust     func() (proof.Trust, error)
+	Codes     approvals.CodeVerifier
+	Signer    *proof.Signer
+	// Audit is the ledger gate decisions are appended to; nil records none.
+	Audit      audit.Appender
 	WebBaseURL string
 	From       string
 	// InternalDomains: nil means DefaultInternalDomains.
@@ -174,7 +177,14 @@ func (a *Activities) AgentEvaluateGate(ctx context.Context, req GateRequest) (ga
 	if err != nil {
 		return gate.Decision{}, err
 	}
-	return a.admit(ctx, req, started)
+	d, err := a.admit(ctx, req, started)
+	if err != nil {
+		return d, err
+	}
+	if err := process.AuditGate(ctx, a.Audit, ProcessName, "plan", req.ActionDigest, d); err != nil {
+		return gate.Decision{}, err
+	}
+	return d, nil
 }
 
 // admit verifies who requested and who approved and asks the policies.
@@ -402,6 +412,10 @@ func (a *Activities) AgentExecute(ctx context.Context, req ExecuteRequest) (Exec
 	}
 	d, err := a.admit(ctx, req.GateRequest, started)
 	if err != nil {
+		return ExecuteResult{}, err
+	}
+	// Recorded before the call it admits (or refuses).
+	if err := process.AuditGate(ctx, a.Audit, ProcessName, "side_effect", req.ActionDigest, d); err != nil {
 		return ExecuteResult{}, err
 	}
 	if !d.Permit {

@@ -55,6 +55,17 @@ type Client struct {
 	Now    func() time.Time
 	// PollInterval is how often Wait re-reads the status (0 => 500 ms).
 	PollInterval time.Duration
+	// DataConverter is Temporal's client's (with the payload codec): memo
+	// values are encoded with it. nil => the default converter.
+	DataConverter converter.DataConverter
+}
+
+// dc decodes memo values as the client encoded them.
+func (c *Client) dc() converter.DataConverter {
+	if c.DataConverter != nil {
+		return c.DataConverter
+	}
+	return converter.GetDefaultDataConverter()
 }
 
 func (c *Client) now() time.Time {
@@ -123,7 +134,7 @@ func (c *Client) Propose(ctx context.Context, agent string, p Proposal) (Status,
 	}
 	var got string
 	if f := d.GetWorkflowExecutionInfo().GetMemo().GetFields()[memoProposalDigest]; f != nil {
-		_ = converter.GetDefaultDataConverter().FromPayload(f, &got)
+		_ = c.dc().FromPayload(f, &got)
 	}
 	if got != pd {
 		return Status{}, ErrConflict
@@ -268,12 +279,12 @@ func (c *Client) List(ctx context.Context, agent string, limit int) ([]Status, e
 			}
 			st := Status{ID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(), RequestedBy: "agent:" + agent}
 			fields := e.GetMemo().GetFields()
-			dc := converter.GetDefaultDataConverter()
+			dc := converter.GetDefaultDataConverter() // search attributes are never encoded
 			if f := fields[memoKind]; f != nil {
-				_ = dc.FromPayload(f, &st.Kind)
+				_ = c.dc().FromPayload(f, &st.Kind)
 			}
 			if f := fields[memoTarget]; f != nil {
-				_ = dc.FromPayload(f, &st.Target)
+				_ = c.dc().FromPayload(f, &st.Target)
 			}
 			if sa := e.GetSearchAttributes().GetIndexedFields(); sa != nil {
 				if f := sa[process.SAStage.GetName()]; f != nil {

@@ -30,7 +30,7 @@ func Definition(d process.Deps) process.Definition {
 
 // NewActivities builds the activities from the shared dependencies.
 func NewActivities(d process.Deps) *Activities {
-	a := &Activities{Trust: d.Trust, Signer: d.Signer, WebBaseURL: d.WebBaseURL, Logger: d.Logger, Now: d.Now}
+	a := &Activities{Trust: d.Trust, Signer: d.Signer, WebBaseURL: d.WebBaseURL, Logger: d.Logger, Now: d.Now, Audit: d.Audit}
 	// Typed nils must stay untyped nils, so "not configured" is detected.
 	if d.Temporal != nil {
 		a.Temporal = d.Temporal

@@ -18,6 +18,7 @@ import (
 
 	"github.com/execution-orchestrator/orchestrator/action"
 	"github.com/execution-orchestrator/orchestrator/approvals"
+	"github.com/execution-orchestrator/orchestrator/audit"
 	"github.com/execution-orchestrator/orchestrator/gate"
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
@@ -61,6 +62,9 @@ type run struct {
 	// bound: the start proof must be for proposalDigest (changeProposalBound).
 	bound          bool
 	proposalDigest string
+	// audit records this execution's events (none for runs from before
+	// audit.ChangeLedger).
+	audit *audit.Recorder
 }
 
 // changeProposalBound versions binding the gateway's start proof to the
@@ -75,6 +79,7 @@ func (w *AgentAction) Run(ctx workflow.Context, in Input) (Result, error) {
 		ID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Kind: in.Kind, Target: in.Target, Params: in.Params,
 		RequestedBy: in.RequestedBy, Justification: in.Justification, Confidence: in.Confidence, Stage: StageLoading,
 	}}
+	r.audit = audit.NewRecorder(ctx, ProcessName, in.Kind+" "+in.Target)
 	ap, err := approvals.New(ctx, approvals.Config{
 		Host: host{r}, Rules: approvals.Rules{Strict: true, RequireProof: true}, RequestedBy: in.RequestedBy,
 		ActionDigest:      func() string { return r.st.ActionDigest },
@@ -82,6 +87,7 @@ func (w *AgentAction) Run(ctx workflow.Context, in Input) (Result, error) {
 		Stage:             func() string { return r.st.Stage },
 		UpdateDescription: "Approve or reject the action an AI agent proposed",
 		Process:           ProcessName,
+		Audit:             r.audit,
 	})
 	if err != nil {
 		return Result{}, err
@@ -112,6 +118,9 @@ func (w *AgentAction) Run(ctx workflow.Context, in Input) (Result, error) {
 		process.SARequester.ValueSet(in.RequestedBy),
 		process.SAStage.ValueSet(StageLoading),
 	)
+	r.audit.Record(ctx, audit.KindProposed, in.RequestedBy,
+		fmt.Sprintf("%s proposed %s on %s (%s)", in.RequestedBy, in.Kind, in.Target, verifiedWord(r.st.RequesterVerified)),
+		audit.ProposedData{ActionKind: in.Kind, Target: in.Target, RequestedBy: in.RequestedBy, RequesterVerified: r.st.RequesterVerified})
 	outcome, reason := r.execute(ctx)
 	if ctx.Err() != nil && outcome != OutcomeSucceeded {
 		return Result{}, r.cancelled(ctx)
@@ -354,6 +363,8 @@ func (r *run) act(ctx workflow.Context) (outcome, reason string, again bool) {
 		r.recordGate(ctx, GateAtSideEffect, res.Decision)
 	}
 	r.st.Execution = &Execution{Ref: res.Ref, At: workflow.Now(ctx).UTC()}
+	r.audit.Record(ctx, audit.KindSideEffect, "system", fmt.Sprintf("Executed %s on %s (%s)", r.in.Kind, r.in.Target, res.Ref),
+		audit.SideEffectData{System: systemOf(r.in.Kind), Operation: r.in.Kind, Reference: res.Ref, IdempotencyKey: req.IdempotencyKey})
 
 	r.setStage(ctx, StageVerifying, fmt.Sprintf("Verifying `%s` reached its resolution", res.Ref))
 	var v VerifyResult
@@ -362,9 +373,11 @@ func (r *run) act(ctx workflow.Context) (outcome, reason string, again bool) {
 		process.RecordVerificationFailure(workflow.GetMetricsHandler(ctx), ProcessName, r.in.Kind)
 		r.st.Verification = &Verification{Verified: false, State: "unconfirmed", Detail: detail, At: workflow.Now(ctx).UTC()}
 		r.escalated = true
+		process.AuditVerification(ctx, r.audit, r.in.Kind, false, res.Ref+": "+detail)
 		return OutcomeUnverified, fmt.Sprintf("executed (%s) but not verified: %s", res.Ref, detail), false
 	}
 	r.st.Verification = &Verification{Verified: true, State: v.State, Detail: v.Detail, At: v.At}
+	process.AuditVerification(ctx, r.audit, r.in.Kind, true, res.Ref+": "+v.State)
 	return OutcomeSucceeded, "", false
 }
 
@@ -399,6 +412,8 @@ func (r *run) handoff(ctx workflow.Context) (outcome, reason string) {
 		return OutcomeFailed, fmt.Sprintf("start vendor payment %s: %s", childID, process.FailureMessage(err))
 	}
 	r.st.Execution = &Execution{Ref: childID, At: workflow.Now(ctx).UTC()}
+	r.audit.Record(ctx, audit.KindHandoff, "system", fmt.Sprintf("Handed invoice %s to the vendor-payment process (%s)", r.in.Target, childID),
+		audit.HandoffData{Why: "child", To: []string{childID}}, childID)
 	var res vendorpayment.VendorPaymentResult
 	if err := f.Get(ctx, &res); err != nil {
 		return OutcomeFailed, fmt.Sprintf("vendor payment %s: %s", childID, process.FailureMessage(err))
@@ -451,6 +466,7 @@ func (r *run) finish(ctx workflow.Context, outcome, reason string) {
 	r.st.Stage, r.st.Outcome, r.st.Reason = StageDone, outcome, reason
 	r.upsert(ctx, process.SAStage.ValueSet(StageDone), process.SAOutcome.ValueSet(outcome))
 	process.RecordCompleted(workflow.GetMetricsHandler(ctx), ProcessName, outcome, r.ap.Rounds == 0 && !r.escalated)
+	process.AuditOutcome(ctx, r.audit, outcome, reason, r.ap.Rounds == 0 && !r.escalated)
 	line := "**" + outcome + "**"
 	if reason != "" {
 		line += ": " + reason
@@ -472,4 +488,20 @@ func (r *run) upsert(ctx workflow.Context, updates ...temporal.SearchAttributeUp
 
 func (r *run) exec(ctx workflow.Context, opts workflow.ActivityOptions, name string, arg, out any) error {
 	return process.Exec(ctx, opts, name, arg, out)
+}
+
+func verifiedWord(v bool) string {
+	if v {
+		return "proof verified"
+	}
+	return "claimed, no proof"
+}
+
+// systemOf names the outside system a kind acts on ("deploy.release" →
+// "deploy").
+func systemOf(kind string) string {
+	if i := strings.IndexByte(kind, '.'); i > 0 {
+		return kind[:i]
+	}
+	return kind
 }

@@ -141,6 +141,17 @@ type AgentClient struct {
 	// Blob fail). (Not "Evidence": that is the method.)
 	EvidenceStore EvidenceReader
 	Now           func() time.Time
+	// DataConverter is Temporal's client's (with the payload codec): memo
+	// values are encoded with it. nil => the default converter.
+	DataConverter converter.DataConverter
+}
+
+// dc decodes memo values as the client encoded them.
+func (c *AgentClient) dc() converter.DataConverter {
+	if c.DataConverter != nil {
+		return c.DataConverter
+	}
+	return converter.GetDefaultDataConverter()
 }
 
 func (c *AgentClient) now() time.Time {
@@ -312,7 +323,7 @@ func (c *AgentClient) Create(ctx context.Context, agent string, req CreateReques
 	}
 	var got string
 	if f := d.GetWorkflowExecutionInfo().GetMemo().GetFields()[memoRequestDigest]; f != nil {
-		_ = converter.GetDefaultDataConverter().FromPayload(f, &got)
+		_ = c.dc().FromPayload(f, &got)
 	}
 	if got != rd {
 		return Status{}, ErrConflict

@@ -3,6 +3,7 @@ package humantask
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/execution-orchestrator/orchestrator/approvals"
+	"github.com/execution-orchestrator/orchestrator/audit"
 	"github.com/execution-orchestrator/orchestrator/evidence"
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/proof"
@@ -61,6 +63,10 @@ type run struct {
 	answer *TaskRequest
 	// reviewDigest is the digest of the submission under review.
 	reviewDigest string
+	// audit records this execution's events (none for runs from before
+	// audit.ChangeLedger); requesterVerified: a start proof vouched.
+	audit             *audit.Recorder
+	requesterVerified bool
 }
 
 var (
@@ -141,6 +147,7 @@ func (w *HumanTask) Run(ctx workflow.Context, in Input) (Result, error) {
 	if r.in.CoordinatorRole == "" {
 		r.in.CoordinatorRole = DefaultCoordinatorRole
 	}
+	r.audit = audit.NewRecorder(ctx, ProcessName, in.TaskID)
 	ap, err := approvals.New(ctx, approvals.Config{
 		Host: host{r}, Rules: approvals.Rules{Strict: true, RequireProof: true}, RequestedBy: in.RequestedBy,
 		ActionDigest:      func() string { return r.reviewDigest },
@@ -148,6 +155,7 @@ func (w *HumanTask) Run(ctx workflow.Context, in Input) (Result, error) {
 		Stage:             func() string { return r.st.Stage },
 		UpdateDescription: "Accept or reject evidence that needs a person's review",
 		Process:           ProcessName,
+		Audit:             r.audit,
 	})
 	if err != nil {
 		return Result{}, err
@@ -168,6 +176,8 @@ func (w *HumanTask) Run(ctx workflow.Context, in Input) (Result, error) {
 	}
 	r.upsert(ctx, process.SAProcess.ValueSet(ProcessName), process.SABusinessKey.ValueSet(in.TaskID),
 		process.SARequester.ValueSet(in.RequestedBy), process.SAStage.ValueSet(StageRouting))
+	r.audit.Record(ctx, audit.KindProposed, in.RequestedBy, fmt.Sprintf("Task %q requested by %s", in.Title, in.RequestedBy),
+		audit.ProposedData{ActionKind: "human_task", Target: in.TaskID, RequestedBy: in.RequestedBy, RequesterVerified: r.requesterVerified})
 
 	outcome, reason := r.execute(ctx)
 	if ctx.Err() != nil && outcome != OutcomeCompleted {
@@ -189,6 +199,7 @@ func (r *run) verifyRequester(ctx workflow.Context) error {
 		workflow.GetInfo(ctx).WorkflowStartTime); err != nil {
 		return temporal.NewNonRetryableApplicationError("requesterProof: "+err.Error(), ErrTypeInvalidInput, nil)
 	}
+	r.requesterVerified = true
 	return nil
 }
 
@@ -409,6 +420,7 @@ func (r *run) offer(ctx workflow.Context, cand workforce.Candidate) (bool, error
 	r.open(ctx, step, cand.WorkerID)
 	r.setStage(ctx, StageOffered, fmt.Sprintf("Offered to **%s** until %s", cand.WorkerID, o.Deadline.Format(time.RFC3339)))
 	r.notify(ctx, NotifyOffer, cand.WorkerID, step, o.Deadline, strings.Join(cand.Reasons, "; "))
+	r.handoff(ctx, "offer", cand.WorkerID, fmt.Sprintf("Offered to %s until %s (%s)", cand.WorkerID, o.Deadline.Format(time.RFC3339), strings.Join(cand.Reasons, "; ")))
 	ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
 		Timeout: r.in.AcceptTimeout, TimerOptions: workflow.TimerOptions{Summary: "offer to " + cand.WorkerID},
 	}, func() bool { return r.answer != nil })
@@ -419,13 +431,16 @@ func (r *run) offer(ctx workflow.Context, cand workforce.Candidate) (bool, error
 	if !ok && ans == nil {
 		r.st.Offers[idx].Response = "expired"
 		r.logger.Info("Offer expired", "worker", cand.WorkerID)
+		r.handoff(ctx, "expired", cand.WorkerID, "Offer to "+cand.WorkerID+" expired unanswered")
 		return false, nil
 	}
 	if ans.Action == ActionDecline {
 		r.st.Offers[idx].Response = "declined"
+		r.handoff(ctx, "declined", cand.WorkerID, cand.WorkerID+" declined the task (proof verified)")
 		return false, nil
 	}
 	r.st.Offers[idx].Response = "accepted"
+	r.handoff(ctx, "accepted", cand.WorkerID, cand.WorkerID+" accepted the task (proof verified)")
 	at := workflow.Now(ctx).UTC()
 	due := r.in.End
 	if r.in.DueAfter > 0 {
@@ -537,6 +552,7 @@ func (r *run) checkEvidence(ctx workflow.Context, ans TaskRequest) (evidence.Ver
 	r.st.Submissions = append(r.st.Submissions, SubmissionRecord{Step: ans.Step, WorkerID: ans.Worker, At: workflow.Now(ctx).UTC(), Digest: digest, Verdict: v})
 	r.reviewDigest = digest
 	r.logger.Info("Evidence checked", "step", ans.Step, "verdict", v.Overall)
+	r.recordEvidence(ctx, ans, v)
 	return v, nil
 }
 
@@ -626,6 +642,7 @@ func (r *run) escalate(ctx workflow.Context, subject, body string) string {
 	err := r.exec(ctx, r.cfg.Notify, ActivityEscalate, EscalateRequest{WorkflowID: r.wfID, Role: r.in.CoordinatorRole, Subject: subject, Body: body}, &to)
 	r.st.Escalations = append(r.st.Escalations, Escalation{At: at, Reason: body, To: to})
 	process.RecordException(workflow.GetMetricsHandler(ctx), ProcessName, "task_escalated")
+	process.AuditException(ctx, r.audit, "task_escalated", subject, to...)
 	if err != nil {
 		return " (escalation failed: " + process.FailureMessage(err) + ")"
 	}
@@ -641,6 +658,7 @@ func (r *run) finish(ctx workflow.Context, outcome, reason string) {
 	r.st.Stage, r.st.Outcome, r.st.Reason = StageDone, outcome, reason
 	r.upsert(ctx, process.SAStage.ValueSet(StageDone), process.SAOutcome.ValueSet(outcome), process.SATaskWorker.ValueUnset())
 	process.RecordCompleted(workflow.GetMetricsHandler(ctx), ProcessName, outcome, false)
+	process.AuditOutcome(ctx, r.audit, outcome, reason, false)
 	line := "**" + outcome + "**"
 	if reason != "" {
 		line += ": " + reason
@@ -660,4 +678,39 @@ func (r *run) upsert(ctx workflow.Context, updates ...temporal.SearchAttributeUp
 
 func (r *run) exec(ctx workflow.Context, opts workflow.ActivityOptions, name string, arg, out any) error {
 	return process.Exec(ctx, opts, name, arg, out)
+}
+
+// handoff records who the task moved to, or from, and why.
+func (r *run) handoff(ctx workflow.Context, why, worker, summary string) {
+	actor := "system"
+	if why == "accepted" || why == "declined" {
+		actor = "worker:" + worker
+	}
+	r.audit.Record(ctx, audit.KindHandoff, actor, summary, audit.HandoffData{Why: why, To: []string{worker}})
+}
+
+// recordEvidence records the verdict on a submission, by content hash.
+func (r *run) recordEvidence(ctx workflow.Context, ans TaskRequest, v evidence.Verdict) {
+	if !r.audit.Enabled() {
+		return
+	}
+	data := audit.EvidenceData{Accepted: v.Overall == evidence.Accepted}
+	if sub := ans.Submission; sub != nil {
+		// Sorted: map order differs between runs, history must not.
+		for _, kind := range []struct {
+			prefix string
+			files  map[string]string
+		}{{"photo:", sub.Photos}, {"document:", sub.Documents}} {
+			for _, name := range slices.Sorted(maps.Keys(kind.files)) {
+				data.Items = append(data.Items, kind.prefix+name+"="+kind.files[name])
+			}
+		}
+	}
+	for _, it := range v.Items {
+		if it.Verdict != evidence.Accepted {
+			data.Problems = append(data.Problems, it.Item+": "+strings.Join(it.Reasons, "; "))
+		}
+	}
+	r.audit.Record(ctx, audit.KindEvidence, "worker:"+ans.Worker,
+		fmt.Sprintf("Evidence of %s from %s: %s", ans.Step, ans.Worker, v.Overall), data)
 }

@@ -29,7 +29,8 @@ func Start(ctx context.Context, c tclient.Client, in Input) (tclient.WorkflowRun
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary:                            fmt.Sprintf("Onboarding of customer **%s** (%s), requested by %s", in.CustomerRef, in.Name, in.RequestedBy),
+		// The customer's reference, never their name: no personal data in summaries.
+		StaticSummary: fmt.Sprintf("Onboarding of customer **%s**, requested by %s", in.CustomerRef, in.RequestedBy),
 		StaticDetails: "Creates the CRM account pending, emails the customer and confirms delivery, has a field worker verify " +
 			"the customer's identity in person, then activates the account and confirms the CRM shows it active.",
 		TypedSearchAttributes: temporal.NewSearchAttributes(

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/execution-orchestrator/orchestrator/audit"
 	"github.com/execution-orchestrator/orchestrator/connectors/crm"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/evidence"
@@ -47,6 +48,9 @@ type run struct {
 	wfID, runID string
 	logger      log.Logger
 	st          Status
+	// audit records this execution's events (none for runs from before
+	// audit.ChangeLedger).
+	audit *audit.Recorder
 }
 
 var (
@@ -112,6 +116,7 @@ func (w *CustomerOnboarding) Run(ctx workflow.Context, in Input) (Result, error)
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (Status, error) { return r.status(), nil }); err != nil {
 		return Result{}, fmt.Errorf("register %s query: %w", StatusQuery, err)
 	}
+	r.audit = audit.NewRecorder(ctx, ProcessName, in.CustomerRef)
 	err := validateInput(in)
 	if err == nil && r.wfID != WorkflowID(in.CustomerRef) {
 		// The account's idempotency key comes from the workflow id: one id
@@ -128,6 +133,12 @@ func (w *CustomerOnboarding) Run(ctx workflow.Context, in Input) (Result, error)
 	}
 	r.upsert(ctx, process.SAProcess.ValueSet(ProcessName), process.SABusinessKey.ValueSet(in.CustomerRef),
 		process.SARequester.ValueSet(in.RequestedBy), process.SAStage.ValueSet(r.st.Stage))
+	how := "claimed, no proof"
+	if in.RequesterProof != "" {
+		how = "proof verified"
+	}
+	r.audit.Record(ctx, audit.KindProposed, in.RequestedBy, fmt.Sprintf("Onboarding of customer %s requested by %s (%s)", in.CustomerRef, in.RequestedBy, how),
+		audit.ProposedData{ActionKind: "customer_onboarding", Target: in.CustomerRef, RequestedBy: in.RequestedBy, RequesterVerified: in.RequesterProof != ""})
 
 	outcome, reason := r.execute(ctx)
 	if ctx.Err() != nil && outcome != OutcomeActive {
@@ -186,11 +197,14 @@ func (r *run) execute(ctx workflow.Context) (outcome, reason string) {
 		return OutcomeFailed, "create account: " + msg
 	}
 	r.st.AccountID = acc.ID
+	r.audit.Record(ctx, audit.KindSideEffect, "system", "CRM account "+acc.ID+" created, "+acc.Status,
+		audit.SideEffectData{System: "crm", Operation: "create_account", Reference: acc.ID, IdempotencyKey: req.IdempotencyKey})
 	r.step(ctx, StepAccount, func(s *Step) { s.Done, s.Verified, s.Ref, s.Detail = true, true, acc.ID, "created, "+acc.Status })
 
 	// (b) The welcome email, and proof that the mail system has it.
 	msgID := WelcomeMessageID(r.wfID)
-	r.setStage(ctx, StageWelcoming, fmt.Sprintf("Emailing %s and confirming delivery", in.Email))
+	// No address here: current details are not encrypted everywhere they show.
+	r.setStage(ctx, StageWelcoming, "Emailing the customer and confirming delivery")
 	welcome := WelcomeRequest{MessageID: msgID, AccountID: acc.ID, Name: in.Name, Email: in.Email, Plan: in.Plan, Address: in.Address}
 	if err := r.exec(ctx, r.cfg.Notify, ActivitySendWelcome, welcome, nil); err != nil {
 		msg := process.FailureMessage(err)
@@ -202,21 +216,27 @@ func (r *run) execute(ctx workflow.Context) (outcome, reason string) {
 		return OutcomeFailed, "send welcome email: " + msg
 	}
 	r.step(ctx, StepWelcomeEmail, func(s *Step) { s.Done, s.Ref, s.Detail = true, msgID, "sent" })
+	r.audit.Record(ctx, audit.KindSideEffect, "system", "Welcome email "+msgID+" sent",
+		audit.SideEffectData{System: "email", Operation: "send", Reference: msgID, IdempotencyKey: msgID})
 	var stored email.StoredMessage
 	if err := r.exec(ctx, r.cfg.Delivery, ActivityVerifyDelivery, DeliveryCheck{MessageID: msgID, Email: in.Email}, &stored); err != nil {
 		msg := process.FailureMessage(err)
 		process.RecordVerificationFailure(workflow.GetMetricsHandler(ctx), ProcessName, process.VerificationDelivery)
+		process.AuditVerification(ctx, r.audit, process.VerificationDelivery, false, msgID+": "+msg)
 		r.step(ctx, StepWelcomeEmail, func(s *Step) { s.Detail = "sent, delivery not confirmed: " + msg })
 		return OutcomeCustomerUnreachable, fmt.Sprintf("the welcome email %s to %s was not delivered: %s", msgID, in.Email, msg)
 	}
 	r.step(ctx, StepWelcomeEmail, func(s *Step) {
 		s.Verified, s.Detail = true, "delivered at "+stored.ReceivedAt.UTC().Format(time.RFC3339)
 	})
+	process.AuditVerification(ctx, r.audit, process.VerificationDelivery, true, msgID+" delivered at "+stored.ReceivedAt.UTC().Format(time.RFC3339))
 
 	// (c) The customer's identity, verified in person by a field worker.
 	taskID := TaskID(acc.ID)
 	r.st.TaskID = taskID
 	r.setStage(ctx, StageVerifyingIdentity, fmt.Sprintf("Waiting for a field worker to verify the identity of the customer (task `%s`)", taskID))
+	r.audit.Record(ctx, audit.KindHandoff, "system", "Identity verification handed to human task "+taskID,
+		audit.HandoffData{Why: "child", To: []string{humantask.WorkflowID(taskID)}}, humantask.WorkflowID(taskID))
 	res, err := r.verifyIdentity(ctx, acc, taskID)
 	if ctx.Err() != nil {
 		// Cancelled while the task ran: whatever it ended with, nothing
@@ -246,6 +266,7 @@ func (r *run) execute(ctx workflow.Context) (outcome, reason string) {
 		r.step(ctx, StepIdentity, func(s *Step) {
 			s.Done, s.Verified, s.Ref, s.Detail = true, true, taskID, "verified in person by "+res.Assignee
 		})
+		process.AuditVerification(ctx, r.audit, "identity", true, "verified in person by "+res.Assignee+" (task "+taskID+")")
 	case humantask.OutcomeEvidenceRejected:
 		r.step(ctx, StepIdentity, func(s *Step) { s.Done, s.Ref, s.Detail = true, taskID, "evidence rejected: "+res.Reason })
 		return OutcomeIdentityNotVerified, fmt.Sprintf("the evidence of identity verification task %s was rejected: %s", taskID, res.Reason)
@@ -271,17 +292,21 @@ func (r *run) execute(ctx workflow.Context) (outcome, reason string) {
 		return OutcomeFailed, "activate account: " + msg
 	}
 	r.step(ctx, StepActivation, func(s *Step) { s.Done, s.Ref, s.Detail = true, acc.ID, "activated" })
+	r.audit.Record(ctx, audit.KindSideEffect, "system", "CRM account "+acc.ID+" activated (verified by "+taskID+")",
+		audit.SideEffectData{System: "crm", Operation: "activate", Reference: acc.ID})
 
 	// (e) The CRM, read again, must show the account active.
 	r.setStage(ctx, StageVerifyingActivation, fmt.Sprintf("Confirming the CRM shows account `%s` active", acc.ID))
 	if err := r.exec(ctx, r.cfg.Activation, ActivityVerifyActive, act, &acc); err != nil {
 		msg := process.FailureMessage(err)
 		process.RecordVerificationFailure(workflow.GetMetricsHandler(ctx), ProcessName, verificationActivation)
+		process.AuditVerification(ctx, r.audit, verificationActivation, false, acc.ID+": "+msg)
 		r.step(ctx, StepActivation, func(s *Step) { s.Detail = "activated, not confirmed: " + msg })
 		return OutcomeFailed, fmt.Sprintf("the CRM does not show account %s active: %s", acc.ID, msg)
 	}
 	r.st.ActivatedAt = acc.ActivatedAt
 	r.step(ctx, StepActivation, func(s *Step) { s.Verified, s.Detail = true, "active, verified by "+acc.VerifiedBy })
+	process.AuditVerification(ctx, r.audit, verificationActivation, true, "the CRM shows account "+acc.ID+" active")
 	return OutcomeActive, ""
 }
 
@@ -340,6 +365,7 @@ func (r *run) verifyIdentity(ctx workflow.Context, acc crm.Account, taskID strin
 func (r *run) escalate(ctx workflow.Context, subject, body string) string {
 	r.st.Escalated = true
 	process.RecordException(workflow.GetMetricsHandler(ctx), ProcessName, exceptionNoWorker)
+	process.AuditException(ctx, r.audit, exceptionNoWorker, subject, CoordinatorRole)
 	req := EscalationRequest{WorkflowID: r.wfID, CustomerRef: r.in.CustomerRef, AccountID: r.st.AccountID, TaskID: r.st.TaskID,
 		Role: CoordinatorRole, Subject: subject, Body: body}
 	var to []string
@@ -369,6 +395,7 @@ func (r *run) finish(ctx workflow.Context, outcome, reason string, noteOpts work
 	r.st.Stage = StageDone
 	r.upsert(ctx, process.SAStage.ValueSet(StageDone), process.SAOutcome.ValueSet(outcome))
 	process.RecordCompleted(workflow.GetMetricsHandler(ctx), ProcessName, outcome, !r.st.Escalated)
+	process.AuditOutcome(ctx, r.audit, outcome, reason, !r.st.Escalated)
 	line := "**" + outcome + "**"
 	if reason != "" {
 		line += ": " + reason

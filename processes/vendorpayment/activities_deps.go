@@ -9,6 +9,7 @@ package vendorpayment
 import (
 	"context"
 	"fmt"
+	"github.com/execution-orchestrator/orchestrator/audit"
 	"log/slog"
 	"net/http"
 	"time"
@@ -95,6 +96,8 @@ type Activities struct {
 	// Temporal describes the workflow that scheduled a gated activity, so
 	// only our own workflows on our task queue are served.
 	Temporal Describer
+	// Audit is the ledger gate decisions are appended to; nil records none.
+	Audit audit.Appender
 	// Ungated lets ReleasePayment run without Gate: only tests of the
 	// treasury exchange set it. Without a Gate and without it, a release
 	// fails closed (NotConfigured).

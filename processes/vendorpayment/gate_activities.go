@@ -196,6 +196,15 @@ func (a *Activities) admit(ctx context.Context, pay action.Payment, digest strin
 	}
 	a.log().InfoContext(ctx, "gate decision", "workflowId", wfID, "kind", pay.Kind, "target", target, "decision", d.String())
 	recordDenial(ctx, d)
+	// Recorded before the call it admits: no side effect without its
+	// decision in the ledger (a ledger outage fails the attempt, retried).
+	where := "plan"
+	if ownKey != "" {
+		where = "side_effect"
+	}
+	if err := process.AuditGate(ctx, a.Audit, ProcessName, where, digest, d); err != nil {
+		return gate.Decision{}, err
+	}
 	return d, nil
 }
 

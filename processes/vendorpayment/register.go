@@ -46,6 +46,7 @@ func NewActivities(d process.Deps) *Activities {
 	a := &Activities{
 		Directory: d.Directory, Links: d.Links, Trust: d.Trust, Signer: d.Signer,
 		WebBaseURL: d.WebBaseURL, FinanceOpsEmail: d.FinanceOpsEmail, Logger: d.Logger, Now: d.Now,
+		Audit: d.Audit,
 	}
 	// Typed nils must stay untyped nils, so "not configured" is detected.
 	if d.ERP != nil {

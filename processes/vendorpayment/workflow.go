@@ -13,6 +13,7 @@ import (
 
 	"github.com/execution-orchestrator/orchestrator/action"
 	"github.com/execution-orchestrator/orchestrator/approvals"
+	"github.com/execution-orchestrator/orchestrator/audit"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
 	"github.com/execution-orchestrator/orchestrator/gate"
@@ -63,6 +64,9 @@ type run struct {
 	// changeStrictApprovals, changeProvenApprovals); fixed at the start.
 	rules approvals.Rules
 	ap    *approvals.Waiter
+	// audit records this execution's events to the ledger (see
+	// audit.ChangeLedger: nothing for executions started before it).
+	audit *audit.Recorder
 	// escalated: finance operations were asked to take over, so the
 	// action did not complete without people.
 	escalated bool
@@ -90,7 +94,9 @@ func (w *VendorPayment) Run(ctx workflow.Context, in VendorPaymentInput) (Vendor
 	// Asked once, first, so every handler of this execution sees one answer.
 	strict := workflow.GetVersion(ctx, changeStrictApprovals, workflow.DefaultVersion, 1) >= 1
 	proven := workflow.GetVersion(ctx, changeProvenApprovals, workflow.DefaultVersion, 1) >= 1
+	rec := audit.NewRecorder(ctx, ProcessName, in.InvoiceID)
 	r := &run{
+		audit:  rec,
 		rules:  approvals.Rules{Strict: strict, RequireProof: proven},
 		cfg:    w.cfg,
 		in:     in,
@@ -110,6 +116,7 @@ func (w *VendorPayment) Run(ctx workflow.Context, in VendorPaymentInput) (Vendor
 		Stage:             func() string { return r.st.Stage },
 		UpdateDescription: "Approve or reject the payment action awaiting a decision",
 		Process:           ProcessName,
+		Audit:             rec,
 	})
 	if err != nil {
 		return VendorPaymentResult{}, err
@@ -133,6 +140,7 @@ func (w *VendorPayment) Run(ctx workflow.Context, in VendorPaymentInput) (Vendor
 		process.SABusinessKey.ValueSet(in.InvoiceID),
 		process.SAStage.ValueSet(StageLoading),
 	)
+	r.recordProposed(ctx)
 	res, err := r.execute(ctx)
 	if ctx.Err() != nil && (err != nil || res.Outcome != OutcomePaid) {
 		// Cancelled: whatever execute made of its cancelled activities
@@ -151,6 +159,18 @@ func (w *VendorPayment) Run(ctx workflow.Context, in VendorPaymentInput) (Vendor
 	res.Approvals = r.ap.Approvals
 	r.finish(ctx, res)
 	return res, nil
+}
+
+// recordProposed writes the request to the ledger, with whether a proof
+// vouched for the requester.
+func (r *run) recordProposed(ctx workflow.Context) {
+	how := "claimed, no proof"
+	if r.st.RequesterVerified {
+		how = "proof verified"
+	}
+	r.audit.Record(ctx, audit.KindProposed, r.in.RequestedBy,
+		fmt.Sprintf("Payment of invoice %s requested by %s (%s)", r.in.InvoiceID, r.in.RequestedBy, how),
+		audit.ProposedData{ActionKind: action.KindVendorPayment, RequestedBy: r.in.RequestedBy, RequesterVerified: r.st.RequesterVerified})
 }
 
 // verifyRequester checks the start's proof of who requested, as of when the
@@ -479,6 +499,10 @@ func (r *run) release(ctx workflow.Context, inv erp.Invoice, vendor erp.Vendor, 
 	}
 	r.st.PaymentID = released.ID
 	process.RecordPaymentReleased(workflow.GetMetricsHandler(ctx), ProcessName)
+	r.audit.Record(ctx, audit.KindSideEffect, "system",
+		fmt.Sprintf("Treasury released %s to %s as payment %s", formatMoney(pay.AmountMinor, pay.Currency), pay.VendorName, released.ID),
+		audit.SideEffectData{System: "treasury", Operation: "release", Reference: released.ID, IdempotencyKey: req.IdempotencyKey,
+			AmountMinor: pay.AmountMinor, Currency: pay.Currency})
 
 	r.setStage(ctx, StageVerifying, fmt.Sprintf("Waiting for treasury to settle payment `%s`", released.ID))
 	var settled treasury.Payment
@@ -487,6 +511,7 @@ func (r *run) release(ctx workflow.Context, inv erp.Invoice, vendor erp.Vendor, 
 		// over; the workflow does not claim success it has not seen.
 		detail := process.FailureMessage(err)
 		process.RecordVerificationFailure(workflow.GetMetricsHandler(ctx), ProcessName, process.VerificationSettlement)
+		process.AuditVerification(ctx, r.audit, process.VerificationSettlement, false, "payment "+released.ID+": "+detail)
 		r.note(ctx, inv.ID, fmt.Sprintf("Payment %s released but not settled (%s). Escalated to finance operations; invoice left open.", released.ID, detail))
 		suffix := r.escalate(ctx, process.ExceptionNotSettled, inv.ID, released.ID, "Payment "+released.ID+" not settled",
 			fmt.Sprintf("Payment %s for invoice %s (%s) was released but treasury did not report it settled: %s.",
@@ -501,14 +526,20 @@ func (r *run) release(ctx workflow.Context, inv erp.Invoice, vendor erp.Vendor, 
 	}
 	r.st.VerifiedAt = &verifiedAt
 	process.RecordPaymentVerified(workflow.GetMetricsHandler(ctx), ProcessName)
+	process.AuditVerification(ctx, r.audit, process.VerificationSettlement, true,
+		fmt.Sprintf("treasury reports payment %s settled at %s", released.ID, verifiedAt.Format(time.RFC3339)))
 
-	r.setStage(ctx, StageNotifying, fmt.Sprintf("Emailing %s and confirming delivery", vendor.APContact.Email))
+	// No address here: current details are not encrypted everywhere they show.
+	r.setStage(ctx, StageNotifying, "Emailing the vendor's accounts-payable contact and confirming delivery")
 	msgID := VendorMessageID(r.wfID, digest)
 	var notifyErr error
 	if err := r.exec(ctx, r.cfg.Notify, ActivityNotifyVendor, NotifyVendorRequest{MessageID: msgID, Vendor: vendor, Payment: settled}, nil); err != nil {
 		notifyErr = fmt.Errorf("send: %s", process.FailureMessage(err))
 	} else if err := r.exec(ctx, r.cfg.Delivery, ActivityVerifyEmailDelivered, msgID, nil); err != nil {
 		notifyErr = fmt.Errorf("delivery of %s: %s", msgID, process.FailureMessage(err))
+	}
+	if notifyErr == nil {
+		process.AuditVerification(ctx, r.audit, process.VerificationDelivery, true, "vendor email "+msgID+" delivered")
 	}
 
 	// The invoice is marked paid even when the vendor email failed: the money
@@ -524,6 +555,7 @@ func (r *run) release(ctx workflow.Context, inv erp.Invoice, vendor erp.Vendor, 
 	}
 	if notifyErr != nil {
 		process.RecordVerificationFailure(workflow.GetMetricsHandler(ctx), ProcessName, process.VerificationDelivery)
+		process.AuditVerification(ctx, r.audit, process.VerificationDelivery, false, notifyErr.Error())
 		r.note(ctx, inv.ID, fmt.Sprintf("Payment %s settled; vendor notification not confirmed (%v).", released.ID, notifyErr))
 		suffix := r.escalate(ctx, process.ExceptionVendorNotNotified, inv.ID, released.ID, "Vendor not notified of payment "+released.ID,
 			fmt.Sprintf("Payment %s for invoice %s settled and the invoice is marked paid, but the email to %s was not confirmed: %v.",
@@ -636,6 +668,7 @@ func (r *run) escalateWith(ctx workflow.Context, opts workflow.ActivityOptions, 
 	// either way, and a failed escalation is the worse case to miss.
 	r.escalated = true
 	process.RecordException(workflow.GetMetricsHandler(ctx), ProcessName, why)
+	process.AuditException(ctx, r.audit, why, subject, "finance-operations")
 	req := EscalationRequest{WorkflowID: r.wfID, InvoiceID: invoiceID, PaymentID: paymentID, Subject: subject, Body: body}
 	if err := r.exec(ctx, opts, ActivityEscalate, req, nil); err != nil {
 		r.logger.Error("Escalation to finance operations failed", "invoiceId", invoiceID, "error", err)
@@ -675,6 +708,7 @@ func (r *run) finish(ctx workflow.Context, res VendorPaymentResult) {
 	r.upsert(ctx, process.SAStage.ValueSet(StageDone), process.SAOutcome.ValueSet(res.Outcome))
 	// Autonomous: nobody was asked to approve and nobody had to take over.
 	process.RecordCompleted(workflow.GetMetricsHandler(ctx), ProcessName, res.Outcome, r.ap.Rounds == 0 && !r.escalated)
+	process.AuditOutcome(ctx, r.audit, res.Outcome, res.Reason, r.ap.Rounds == 0 && !r.escalated)
 	line := "**" + res.Outcome + "**"
 	if res.Reason != "" {
 		line += ": " + res.Reason

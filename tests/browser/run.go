@@ -126,14 +126,15 @@ func RunTask(ctx context.Context, in TaskRun) ([]byte, error) {
 }
 
 // RunTemporalUISignal drives the Temporal Web UI at uiURL (temporal-ui.test.mjs):
-// it opens workflowID, reads the awaited action digest on the Queries tab
+// the approver signs in to the web app at webURL, whose codec server the UI
+// decodes and encodes payloads through (codec-ui.mjs), then it opens workflowID, reads the awaited action digest on the Queries tab
 // (it must equal wantDigest), then sends the "approval" Signal through
 // More Actions → Send a Signal (json/plain) as approver, with the one-time
 // code from code in "proof". code is called only right before the browser
 // types the data, as a person would read their authenticator app. With a
 // non-empty expectOutcome the page is then reloaded until the workflow has
 // completed with that outcome. It returns node's output.
-func RunTemporalUISignal(ctx context.Context, uiURL, workflowID, approver, wantDigest string, code func() (string, error), expectOutcome string) ([]byte, error) {
+func RunTemporalUISignal(ctx context.Context, uiURL, webURL, workflowID, approver, wantDigest string, code func() (string, error), expectOutcome string) ([]byte, error) {
 	if why := Unavailable(); why != "" {
 		return nil, fmt.Errorf("browser test unavailable: %s", why)
 	}
@@ -157,6 +158,7 @@ func RunTemporalUISignal(ctx context.Context, uiURL, workflowID, approver, wantD
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
 		"UI_URL="+uiURL,
+		"WEB_URL="+webURL,
 		"WORKFLOW_ID="+workflowID,
 		"APPROVER="+approver,
 		"ACTION_DIGEST="+wantDigest,

@@ -9,7 +9,9 @@
 //     CODE_URL=http://127.0.0.1:PORT node --test temporal-ui.test.mjs
 //
 // CODE_URL answers the current six-digit code as plain text; it is fetched
-// only right before the code is typed. Optional: CHROMIUM (default
+// only right before the code is typed. Payloads are encrypted (docs/codec.md):
+// with WEB_URL the approver first signs in to the web app there, whose codec
+// server the UI then decodes and encodes through (codec-ui.mjs). Optional: CHROMIUM (default
 // /usr/bin/chromium), NAMESPACE (default "default"), ACTION_DIGEST (the digest
 // the UI must show), ARTIFACTS_DIR (screenshots of each step, and of the
 // failure), EXPECT_OUTCOME (e.g. "paid": reload until the workflow completed
@@ -17,6 +19,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { env, open } from './chromium.mjs';
+import { useCodecServer } from './codec-ui.mjs';
 
 const uiURL = env('UI_URL').replace(/\/+$/, '');
 const workflowID = env('WORKFLOW_ID');
@@ -43,6 +46,10 @@ test('approver sends the approval Signal with a one-time code from the Temporal 
   };
 
   try {
+    // 0. Signed in to the web app, so the UI can decode the query answer
+    // and encode the signal through its codec server.
+    if (process.env.WEB_URL) await useCodecServer(page, { uiURL, webURL: process.env.WEB_URL, person: approver });
+
     // 1. The workflow, as the UI shows it.
     await page.goto(workflowURL);
     await assert.doesNotReject(page.getByRole('heading', { level: 1, name: workflowID }).waitFor());

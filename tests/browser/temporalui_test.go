@@ -47,7 +47,7 @@ func TestTemporalUISignalWithOneTimeCode(t *testing.T) {
 	// maria's authenticator app: the code of this moment, read only when
 	// the browser is about to type it.
 	code := func() (string, error) { return totp.Code(enrolment.Secret, time.Now()) }
-	out, err := RunTemporalUISignal(ctx, s.UIURL, run.GetID(), "maria", st.ActionDigest, code, vendorpayment.OutcomePaid)
+	out, err := RunTemporalUISignal(ctx, s.UIURL, s.WebURL, run.GetID(), "maria", st.ActionDigest, code, vendorpayment.OutcomePaid)
 	t.Logf("node output:\n%s", out)
 	if err != nil {
 		if now, qerr := client.ApprovalStatus(ctx, s.Temporal, run.GetID()); qerr == nil {

@@ -63,7 +63,7 @@ func TestCaptureHistories(t *testing.T) {
 		var s *stack.Stack
 		return func() *stack.Stack {
 			if s == nil {
-				s = stack.Start(t, opts())
+				s = stack.Start(t, withReplayKeys(opts()))
 			}
 			return s
 		}
@@ -91,7 +91,7 @@ func TestCaptureHistories(t *testing.T) {
 	// own gives a subtest a stack of its own, stopped when it ends, so each
 	// proven scenario starts from the seed invoices.
 	own := func(opts stack.Options) func(*testing.T) *stack.Stack {
-		return func(t *testing.T) *stack.Stack { return stack.Start(t, opts) }
+		return func(t *testing.T) *stack.Stack { return stack.Start(t, withReplayKeys(opts)) }
 	}
 
 	// Autonomous payment and a stop before paying.
@@ -164,6 +164,12 @@ func TestCaptureHistories(t *testing.T) {
 
 	// The gate permits: paid with no person.
 	capture("proven-autonomous-paid", own(stack.Options{}), func(r *recorder) (tclient.WorkflowRun, string) {
+		return r.start(sandbox.InvoiceHappyPath, "agent:payables-bot"), vendorpayment.OutcomePaid
+	})
+
+	// The same, recorded since payloads are encrypted (docs/codec.md): the
+	// history holds ciphertext, sealed with the test keyring replayKeys.
+	capture("encrypted-autonomous-paid", own(stack.Options{}), func(r *recorder) (tclient.WorkflowRun, string) {
 		return r.start(sandbox.InvoiceHappyPath, "agent:payables-bot"), vendorpayment.OutcomePaid
 	})
 
@@ -272,6 +278,38 @@ func TestCaptureHistories(t *testing.T) {
 	capture("human-task-completed", own(stack.Options{}), func(r *recorder) (tclient.WorkflowRun, string) {
 		return r.humanTask(), humantask.OutcomeCompleted
 	})
+
+	// With the audit ledger (audit.ChangeLedger): every event is recorded
+	// through the AuditAppend local activity, whose markers these carry.
+	capture("audited-key-approval-paid", own(stack.Options{}), func(r *recorder) (tclient.WorkflowRun, string) {
+		maria := r.s.PersonKey(r.t, "maria")
+		run := r.start(sandbox.InvoiceMedium, "agent:payables-bot")
+		st := r.awaitApprovals(run.GetID(), "finance-manager")
+		r.decide(run.GetID(), approvals.Request{Decision: approvals.DecisionApprove, Approver: "maria", ActionDigest: st.ActionDigest, Comment: "checked",
+			Proof: stack.Sign(r.t, maria, proof.MethodKey, "maria", approvals.DecisionApprove, st)})
+		r.wantProofs = []string{proof.MethodKey}
+		return run, vendorpayment.OutcomePaid
+	})
+	capture("audited-human-task-completed", own(stack.Options{}), func(r *recorder) (tclient.WorkflowRun, string) {
+		return r.humanTask(), humantask.OutcomeCompleted
+	})
+	capture("audited-agent-production-approved", shared(agents), func(r *recorder) (tclient.WorkflowRun, string) {
+		r.s.SetDeployWindow(r.t, true)
+		lee := r.s.PersonKey(r.t, "lee")
+		run := r.propose(deployProposal("production", "1.6.0", "replay-prod-audited"))
+		st := r.awaitApprovals(run.GetID(), "release-manager")
+		r.decide(run.GetID(), approvals.Request{Decision: approvals.DecisionApprove, Approver: "lee", ActionDigest: st.ActionDigest,
+			Proof: stack.Sign(r.t, lee, proof.MethodKey, "lee", approvals.DecisionApprove, st)})
+		r.wantProofs = []string{proof.MethodKey}
+		return run, agentaction.OutcomeSucceeded
+	})
+}
+
+// withReplayKeys has a capture stack encrypt with the test keyring the
+// replay test decrypts with.
+func withReplayKeys(o stack.Options) stack.Options {
+	o.CodecKeys = replayKeys
+	return o
 }
 
 // humanTask runs an identity check in Lisbon to completion, acting as the

@@ -4,6 +4,7 @@
 package replay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +20,9 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/execution-orchestrator/orchestrator/codec"
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes"
 	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
@@ -43,10 +46,31 @@ func quietLogger() sdklog.Logger {
 	return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
+// replayKeys is the test-only payload keyring histories are captured with
+// (capture_test.go): histories recorded since payloads are encrypted replay
+// with it, older plaintext ones pass through the codec unchanged.
+var replayKeys = filepath.Join("histories", "codec.keys")
+
+// newReplayer replays with the worker's converters: the payload codec of
+// the test keyring, failures encoded too.
+func newReplayer(t *testing.T) worker.WorkflowReplayer {
+	t.Helper()
+	ring, err := codec.Load(replayKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := codec.DataConverter(ring)
+	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc, FailureConverter: codec.FailureConverter(dc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func TestReplayHistories(t *testing.T) {
 	for _, f := range histories(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			r := worker.NewWorkflowReplayer()
+			r := newReplayer(t)
 			for _, p := range processes.All(process.Deps{}) {
 				p.RegisterWorkflows(r)
 			}
@@ -89,7 +113,7 @@ func replay(r worker.WorkflowReplayer, file string) error {
 func TestReplayDetectsDivergence(t *testing.T) {
 	for _, f := range histories(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			r := worker.NewWorkflowReplayer()
+			r := newReplayer(t)
 			diverging := func(ctx workflow.Context, in vendorpayment.VendorPaymentInput) (vendorpayment.VendorPaymentResult, error) {
 				ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 1})
 				_ = workflow.ExecuteActivity(ctx, "SomethingElse", in).Get(ctx, nil)
@@ -101,4 +125,46 @@ func TestReplayDetectsDivergence(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReplayCoversEncryptedHistories: the corpus holds histories of both
+// kinds, so the replay above proves both still replay: plaintext ones
+// (recorded before payload encryption) and encrypted ones, whose payloads
+// hold neither the invoice id nor the beneficiary's IBAN in clear.
+func TestReplayCoversEncryptedHistories(t *testing.T) {
+	var plain, encrypted []string
+	for _, f := range histories(t) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := tclient.HistoryFromJSON(bytes.NewReader(data), tclient.HistoryJSONOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		input := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+		if len(input) == 0 {
+			continue
+		}
+		if string(input[0].GetMetadata()["encoding"]) != codec.Encoding {
+			plain = append(plain, filepath.Base(f))
+			continue
+		}
+		encrypted = append(encrypted, filepath.Base(f))
+		for _, e := range h.GetEvents() {
+			raw, err := proto.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, secret := range []string{"DE89370400440532013000", "Acme Office Supplies", "ap@acme"} {
+				if bytes.Contains(raw, []byte(secret)) {
+					t.Errorf("%s: event %d (%s) holds %q in clear", f, e.GetEventId(), e.GetEventType(), secret)
+				}
+			}
+		}
+	}
+	if len(plain) == 0 || len(encrypted) == 0 {
+		t.Fatalf("histories: %d plaintext, %d encrypted; want both kinds (capture an encrypted one with EO_CAPTURE_HISTORIES=1)", len(plain), len(encrypted))
+	}
+	t.Logf("encrypted: %v", encrypted)
 }

@@ -19,12 +19,15 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/execution-orchestrator/orchestrator/agentapi"
 	"github.com/execution-orchestrator/orchestrator/approvals"
+	"github.com/execution-orchestrator/orchestrator/audit"
+	"github.com/execution-orchestrator/orchestrator/codec"
 	"github.com/execution-orchestrator/orchestrator/devserver"
 	"github.com/execution-orchestrator/orchestrator/evidence"
 	"github.com/execution-orchestrator/orchestrator/internal/testdb"
@@ -72,6 +75,10 @@ type Options struct {
 	// AgentAPI starts the agent gateway (MCP and REST) on a free port
 	// (Stack.AgentAPIURL) with its key store (Stack.Agents).
 	AgentAPI bool
+	// CodecKeys is the payload keyring file every client and the worker
+	// encrypt with (tests/replay captures with its fixed test keyring);
+	// empty: a fresh keyring in the stack's keys dir.
+	CodecKeys string
 }
 
 // OIDCPassword is maria's password at the stack's OpenID provider.
@@ -119,6 +126,19 @@ type Stack struct {
 	// Evidence keeps what field workers upload (blobs in the test's temp
 	// dir).
 	Evidence *evidence.Store
+	// Ledger is the audit ledger the worker records to; DatabaseURL and
+	// SQLitePath are where it lives (PostgreSQL when DATABASE_URL is set),
+	// for tests that tamper with it directly.
+	Ledger      *audit.Ledger
+	DatabaseURL string
+	SQLitePath  string
+	// Keyring encrypts every payload of the stack's clients and worker, as
+	// `orchestrator dev` does; CodecKeys is its file (ORCH_CODEC_KEYS for
+	// the command line). The web app serves the codec server at
+	// WebURL+web.CodecPath, for the UI's origin (with Options.UI) and for
+	// bearer tokens (CodecToken).
+	Keyring   *codec.Keyring
+	CodecKeys string
 }
 
 // Start brings the stack up or fails the test.
@@ -151,16 +171,35 @@ func Start(t testing.TB, opts Options) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir := t.TempDir()
+	keysDir := filepath.Join(dir, "keys")
+	codecKeys := opts.CodecKeys
+	if codecKeys == "" {
+		codecKeys = filepath.Join(keysDir, codec.FileName)
+	}
+	ring, err := codec.Ensure(codecKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Unstarted, so the app's BaseURL (its Host allowlist) and the UI's
+	// codec endpoint know the port.
+	hs := httptest.NewUnstartedServer(nil)
+	webBase := "http://" + hs.Listener.Addr().String()
+	extraArgs := devCfg.NamespaceArgs()
 	var uiPort, uiURL string
 	if opts.UI {
 		if uiPort, err = freePort(); err != nil {
 			t.Fatalf("Temporal UI port: %v", err)
 		}
 		uiURL = "http://127.0.0.1:" + uiPort
+		extraArgs = append(extraArgs, "--ui-codec-endpoint", webBase+web.CodecPath)
 	}
+	dc := codec.DataConverter(ring)
 	clientOpts := &tclient.Options{Namespace: "default",
-		Logger:       sdklog.NewStructuredLogger(logger),
-		Interceptors: []interceptor.ClientInterceptor{tracing}}
+		Logger:           sdklog.NewStructuredLogger(logger),
+		Interceptors:     []interceptor.ClientInterceptor{tracing},
+		DataConverter:    dc,
+		FailureConverter: codec.FailureConverter(dc)}
 	var metrics *telemetry.Metrics
 	if opts.Metrics {
 		if metrics, err = telemetry.NewMetrics(logger.With("part", "metrics")); err != nil {
@@ -172,7 +211,7 @@ func Start(t testing.TB, opts Options) *Stack {
 	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath: cli, EnableUI: opts.UI, UIPort: uiPort,
 		ClientOptions: clientOpts,
-		ExtraArgs:     devCfg.NamespaceArgs(),
+		ExtraArgs:     extraArgs,
 		LogLevel:      "error",
 		Stdout:        io.Discard, Stderr: logs,
 	})
@@ -186,7 +225,6 @@ func Start(t testing.TB, opts Options) *Stack {
 		}
 	}
 
-	dir := t.TempDir()
 	dbURL := testdb.URL(t, "stack")
 	settle := opts.SettleAfter
 	if settle == 0 {
@@ -231,24 +269,40 @@ func Start(t testing.TB, opts Options) *Stack {
 		t.Fatalf("open evidence store: %v", err)
 	}
 	t.Cleanup(func() { _ = ev.Close() })
+	auditKey, err := audit.EnsureKey(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatalf("audit key: %v", err)
+	}
+	// Checkpoints every 5 entries, so a run of a few payments is covered
+	// by signed checkpoints (production: every 100).
+	ledger, err := audit.Open(ctx, dbURL, filepath.Join(dir, "orchestrator.db"), audit.Options{Signer: auditKey, Now: time.Now, CheckpointEvery: 5})
+	if err != nil {
+		t.Fatalf("open audit ledger: %v", err)
+	}
+	t.Cleanup(func() { _ = ledger.Close() })
 	policyDir := filepath.Join(dir, "policy")
 	if err := copyPolicies(filepath.Join(root, "policy"), policyDir, opts.PaymentWindow); err != nil {
 		t.Fatal(err)
 	}
-	keysDir := filepath.Join(dir, "keys")
 	webKey, err := proof.EnsureSigner(keysDir, "web", proof.IssuerWeb, proof.MethodOIDC, proof.MethodLink, proof.MethodDev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Unstarted, so the app's BaseURL (its Host allowlist) knows the port.
-	hs := httptest.NewUnstartedServer(nil)
 	webCfg := web.Config{Temporal: srv.Client(), Directory: directory, Links: links,
 		Logger: logger.With("part", "web"), Now: time.Now, DevIdentity: true, Signer: webKey,
-		BaseURL: "http://" + hs.Listener.Addr().String(), Workforce: wf, Evidence: ev}
+		BaseURL: webBase, Workforce: wf, Evidence: ev,
+		Codec: &web.CodecConfig{Codec: codec.NewCodec(ring), Namespaces: []string{"default"},
+			Tokens: codec.OpenTokens(filepath.Join(keysDir, codec.TokensFileName))}}
+	if uiURL != "" {
+		webCfg.Codec.UIOrigins = []string{uiURL}
+	}
 	// The app signs decisions only for workflows the processes own.
 	for _, p := range processes.All(process.Deps{}) {
 		webCfg.WorkflowTypes = append(webCfg.WorkflowTypes, p.WorkflowTypes...)
 	}
+	// The operations view and the audit view, as `orchestrator dev` serves them.
+	webCfg.Ops = web.TemporalOps{Client: srv.Client(), Now: time.Now, WorkflowTypes: webCfg.WorkflowTypes}
+	webCfg.Audit, webCfg.TemporalUIURL = ledger, uiURL
 	var provider *oidctest.Provider
 	if opts.OIDC {
 		provider = oidctest.Start(t, oidctest.User{Username: "maria", Password: OIDCPassword,
@@ -274,7 +328,7 @@ func Start(t testing.TB, opts Options) *Stack {
 		WebBaseURL: hs.URL, FinanceOpsEmail: "finance-ops@orchestrator.example",
 		Directory: directory, Links: links, Logger: logger.With("part", "worker"),
 		KeysDir: keysDir, PolicyDir: policyDir, Codes: codes,
-		Workforce: wf, Evidence: ev,
+		Workforce: wf, Evidence: ev, Ledger: ledger,
 	}
 	if metrics != nil {
 		// Port 0: the listener picks a free port, no race with other tests.
@@ -299,18 +353,20 @@ func Start(t testing.TB, opts Options) *Stack {
 	var agentURL string
 	var agents *agentapi.Store
 	if opts.AgentAPI {
-		agentURL, agents = startAgentAPI(ctx, t, srv.Client(), dbURL, dir, keysDir, ev, logger)
+		agentURL, agents = startAgentAPI(ctx, t, srv.Client(), dc, dbURL, dir, keysDir, ev, logger)
 	}
 
 	return &Stack{AgentAPIURL: agentURL, Agents: agents, MetricsURL: metricsURL, Temporal: srv.Client(), Address: srv.FrontendHostPort(), Sandbox: sb, Links: links, Dir: directory, WebURL: hs.URL, Logger: logger,
-		PolicyDir: policyDir, KeysDir: keysDir, Web: webKey, Codes: codes, OIDC: provider, UIURL: uiURL, Workforce: wf, Evidence: ev}
+		PolicyDir: policyDir, KeysDir: keysDir, Web: webKey, Codes: codes, OIDC: provider, UIURL: uiURL, Workforce: wf, Evidence: ev,
+		Ledger: ledger, DatabaseURL: dbURL, SQLitePath: filepath.Join(dir, "orchestrator.db"),
+		Keyring: ring, CodecKeys: codecKeys}
 }
 
 // startAgentAPI runs the agent gateway as `orchestrator agent-api` does:
 // its own signing key in the keys dir (trusted by the worker), the agents'
 // key store, and the Temporal-backed actions and human tasks (reading the
 // stack's evidence store).
-func startAgentAPI(ctx context.Context, t testing.TB, c tclient.Client, dbURL, dir, keysDir string, ev *evidence.Store, logger *slog.Logger) (string, *agentapi.Store) {
+func startAgentAPI(ctx context.Context, t testing.TB, c tclient.Client, dc converter.DataConverter, dbURL, dir, keysDir string, ev *evidence.Store, logger *slog.Logger) (string, *agentapi.Store) {
 	t.Helper()
 	signer, err := proof.EnsureSigner(keysDir, "agent-gateway", proof.IssuerGateway, proof.MethodAgentKey)
 	if err != nil {
@@ -323,8 +379,8 @@ func startAgentAPI(ctx context.Context, t testing.TB, c tclient.Client, dbURL, d
 	t.Cleanup(func() { _ = agents.Close() })
 	hs := httptest.NewUnstartedServer(nil)
 	gw, err := agentapi.New(agentapi.Config{
-		Keys: agents, Actions: &agentaction.Client{Temporal: c, Signer: signer, PollInterval: 200 * time.Millisecond},
-		Tasks:   &humantask.AgentClient{Temporal: c, Signer: signer, EvidenceStore: ev},
+		Keys: agents, Actions: &agentaction.Client{Temporal: c, Signer: signer, PollInterval: 200 * time.Millisecond, DataConverter: dc},
+		Tasks:   &humantask.AgentClient{Temporal: c, Signer: signer, EvidenceStore: ev, DataConverter: dc},
 		BaseURL: "http://" + hs.Listener.Addr().String(), Logger: logger.With("part", "agent-api"),
 	})
 	if err != nil {
@@ -449,6 +505,31 @@ func Sign(t testing.TB, signer *proof.Signer, method, person, decision string, s
 		ActionDigest: st.ActionDigest, Decision: decision, Subject: person, Method: method,
 		IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute),
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// RawClient is a Temporal client of the stack's server WITHOUT the payload
+// codec: what the server stores, as anyone reaching it without the keys
+// sees it. Closed when the test ends.
+func (s *Stack) RawClient(t testing.TB) tclient.Client {
+	t.Helper()
+	c, err := tclient.Dial(tclient.Options{HostPort: s.Address, Namespace: "default",
+		Logger: sdklog.NewStructuredLogger(s.Logger)})
+	if err != nil {
+		t.Fatalf("dial without codec: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// CodecToken creates a bearer token named name for the web app's codec
+// server, as `orchestrator codec token NAME` does.
+func (s *Stack) CodecToken(t testing.TB, name string) string {
+	t.Helper()
+	tok, err := codec.AddToken(filepath.Join(s.KeysDir, codec.TokensFileName), name, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
