@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/execution-orchestrator/orchestrator/approvals"
+	"github.com/execution-orchestrator/orchestrator/codec"
 	"github.com/execution-orchestrator/orchestrator/client"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/evidence"
@@ -296,7 +297,7 @@ func TestCaptureHistories(t *testing.T) {
 	capture("audited-agent-production-approved", shared(agents), func(r *recorder) (tclient.WorkflowRun, string) {
 		r.s.SetDeployWindow(r.t, true)
 		lee := r.s.PersonKey(r.t, "lee")
-		run := r.propose(deployProposal("production", "1.6.0", "replay-prod-audited"))
+		run := r.propose(deployProposal("production", "1.5.0", "replay-prod-audited"))
 		st := r.awaitApprovals(run.GetID(), "release-manager")
 		r.decide(run.GetID(), approvals.Request{Decision: approvals.DecisionApprove, Approver: "lee", ActionDigest: st.ActionDigest,
 			Proof: stack.Sign(r.t, lee, proof.MethodKey, "lee", approvals.DecisionApprove, st)})
@@ -378,7 +379,8 @@ func (r *recorder) propose(p agentaction.Proposal) tclient.WorkflowRun {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	st, err := (&agentaction.Client{Temporal: r.c, Signer: signer}).Propose(r.ctx, "deploy-bot", p)
+	// The client reads the action's memo back, encrypted like every payload.
+	st, err := (&agentaction.Client{Temporal: r.c, Signer: signer, DataConverter: codec.DataConverter(r.s.Keyring)}).Propose(r.ctx, "deploy-bot", p)
 	if err != nil {
 		r.t.Fatalf("propose %+v: %v", p, err)
 	}
