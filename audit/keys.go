@@ -58,14 +58,37 @@ func EnsureKey(keysDir string) (ed25519.PrivateKey, error) {
 	pub := priv.Public().(ed25519.PublicKey)
 	text := fmt.Sprintf("# audit ledger checkpoint key %s, written by audit.EnsureKey; not an approval key.\n# %s %s\n",
 		proof.KeyID(pub), pubKeyTag, proof.EncodePublicKey(pub))
-	tmp := filepath.Join(keysDir, "."+PublicKeyFile+".tmp")
-	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
-		return nil, fmt.Errorf("write %s: %w", PublicKeyFile, err)
-	}
-	if err := os.Rename(tmp, filepath.Join(keysDir, PublicKeyFile)); err != nil {
-		return nil, fmt.Errorf("write %s: %w", PublicKeyFile, err)
+	if err := writePublicKeyFile(filepath.Join(keysDir, PublicKeyFile), text); err != nil {
+		return nil, err
 	}
 	return priv, nil
+}
+
+// writePublicKeyFile replaces path with text through a temporary file of
+// its own: processes starting together each rename a whole file (a shared
+// temporary name would let one rename another's half-written file, and
+// fail the other's rename).
+func writePublicKeyFile(path, text string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	return nil
 }
 
 func loadPrivateKey(path string) (ed25519.PrivateKey, error) {

@@ -1,9 +1,11 @@
 package audit_test
 
 import (
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/execution-orchestrator/orchestrator/audit"
@@ -58,5 +60,33 @@ func TestAuditKeys(t *testing.T) {
 	}
 	if _, err := audit.LoadPublicKeys(dir); err == nil || !strings.Contains(err.Error(), "audit-bad.pub:1") {
 		t.Errorf("bad key line: %v", err)
+	}
+}
+
+// Processes starting together (two workers, a worker and `audit
+// checkpoint`) agree on one key, and none fails writing audit.pub.
+func TestAuditKeysConcurrent(t *testing.T) {
+	for round := range 20 {
+		dir := filepath.Join(t.TempDir(), "keys")
+		const n = 8
+		keys := make([]ed25519.PrivateKey, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { keys[i], errs[i] = audit.EnsureKey(dir) })
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("round %d: EnsureKey %d: %v", round, i, errs[i])
+			}
+			if !keys[i].Equal(keys[0]) {
+				t.Fatalf("round %d: EnsureKey %d made another key", round, i)
+			}
+		}
+		pubs, err := audit.LoadPublicKeys(dir)
+		if err != nil || len(pubs) != 1 || !pubs[0].Equal(keys[0].Public()) {
+			t.Fatalf("round %d: public keys = %v, %v", round, pubs, err)
+		}
 	}
 }

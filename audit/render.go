@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -71,12 +72,12 @@ func RenderText(w io.Writer, entries []Entry) error {
 func (t Timeline) WriteText(w io.Writer) error {
 	var b strings.Builder
 	if t.Key != "" {
-		fmt.Fprintf(&b, "History of %s: %d entr%s\n\n", t.Key, len(t.Lines), pluralY(len(t.Lines)))
+		fmt.Fprintf(&b, "History of %s: %d entr%s\n\n", oneLine(t.Key), len(t.Lines), pluralY(len(t.Lines)))
 	}
 	const timeFormat = "2006-01-02 15:04:05Z"
 	actorWidth := len("ACTOR")
 	for _, l := range t.Lines {
-		actorWidth = max(actorWidth, min(utf8.RuneCountInString(l.Actor), 24))
+		actorWidth = max(actorWidth, min(utf8.RuneCountInString(oneLine(l.Actor)), 24))
 	}
 	kindWidth := len("verification")
 	indent := strings.Repeat(" ", len(timeFormat)+2+kindWidth+2+actorWidth+2)
@@ -86,7 +87,7 @@ func (t Timeline) WriteText(w io.Writer) error {
 		if l.Attention {
 			mark = "! "
 		}
-		fmt.Fprintf(&b, "%s  %-*s  %-*s  %s%s\n", l.At.UTC().Format(timeFormat), kindWidth, l.Kind, actorWidth, l.Actor, mark, oneLine(l.Summary))
+		fmt.Fprintf(&b, "%s  %-*s  %-*s  %s%s\n", l.At.UTC().Format(timeFormat), kindWidth, l.Kind, actorWidth, oneLine(l.Actor), mark, oneLine(l.Summary))
 		if l.Detail != "" {
 			fmt.Fprintf(&b, "%s%s\n", indent, oneLine(l.Detail))
 		}
@@ -95,9 +96,18 @@ func (t Timeline) WriteText(w io.Writer) error {
 	return err
 }
 
-// oneLine keeps a recorded newline from forging a line of the listing.
+// oneLine keeps what was recorded from forging the listing: newlines and
+// tabs become spaces, and other control characters (an escape sequence
+// moving the cursor, a backspace) and bidirectional overrides become U+FFFD,
+// since summaries and actors come from inputs requesters and agents control.
 func oneLine(s string) string {
-	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\t", " ").Replace(s)
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return utf8.RuneError
+		}
+		return r
+	}, s)
 }
 
 // describe says in words what ev's Data adds, and whether it needs

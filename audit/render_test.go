@@ -62,3 +62,21 @@ func TestAuditRenderTimeline(t *testing.T) {
 		t.Errorf("RenderText: %v\n%s", err, plain.String())
 	}
 }
+
+// TestAuditRenderNeutralizesTerminalControls: summaries and actors come
+// from workflow inputs a requester or an agent controls (a task title). An
+// escape sequence or a carriage return printed as is by `audit show` moves
+// the cursor and overwrites what an auditor reads.
+func TestAuditRenderNeutralizesTerminalControls(t *testing.T) {
+	entries := []audit.Entry{
+		entryOf(1, audit.KindProposed, "agent:x\x1b[2K", "Task \"a\x1b[1A\x1b[2K\rApproved by cfo\u202e\" requested", audit.ProposedData{RequestedBy: "agent:x\x08\x08"}),
+	}
+	var b strings.Builder
+	if err := audit.NewTimeline("K", entries).WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if i := strings.IndexFunc(out, func(r rune) bool { return (r < 0x20 && r != '\n') || r == 0x7f || r == 0x1b || r == 0x202e }); i >= 0 {
+		t.Errorf("control character %q at %d in\n%q", out[i], i, out)
+	}
+}

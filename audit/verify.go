@@ -38,6 +38,13 @@ type VerifyOptions struct {
 	// Sample is how many workflow-recorded entries, spread over the
 	// ledger, Histories checks: 0 means DefaultSample, negative all.
 	Sample int
+	// CheckpointEvery, when positive, is the interval the appending ledger
+	// signs checkpoints at (Options.CheckpointEvery; the worker's is
+	// DefaultCheckpointEvery): an entry at a multiple of it without any
+	// checkpoint is a problem. Without it, whoever can write the database
+	// deletes the checkpoints, rebuilds the chain with new content and
+	// consistent hashes, and the ledger verifies.
+	CheckpointEvery int
 }
 
 // Problem is one thing wrong with the ledger, at the entry Seq names.
@@ -82,6 +89,8 @@ func Verify(ctx context.Context, src Source, opts VerifyOptions) (Report, error)
 		kid, sig string
 	}
 	seen := map[cpKey]bool{}
+	// Seqs with any checkpoint, valid or not (a bad one is its own problem).
+	checkpointed := map[int64]bool{}
 	for _, c := range append(stored, opts.External...) {
 		// The same checkpoint in the database and in a copy counts once.
 		k := cpKey{c.Seq, c.KeyID, c.Signature}
@@ -89,6 +98,7 @@ func Verify(ctx context.Context, src Source, opts VerifyOptions) (Report, error)
 			continue
 		}
 		seen[k] = true
+		checkpointed[c.Seq] = true
 		rep.Checkpoints++
 		if err := VerifyCheckpoint(c, opts.PublicKeys); err != nil {
 			problem(c.Seq, "checkpoint at seq %d: %v", c.Seq, err)
@@ -135,6 +145,9 @@ func Verify(ctx context.Context, src Source, opts VerifyOptions) (Report, error)
 				if c.Hash != e.Hash {
 					problem(e.Seq, "entry %d: differs from the checkpoint at seq %d signed by %s (ledger rewritten after the checkpoint)", e.Seq, c.Seq, c.KeyID)
 				}
+			}
+			if every := int64(opts.CheckpointEvery); every > 0 && e.Seq%every == 0 && !checkpointed[e.Seq] {
+				problem(e.Seq, "entry %d: no checkpoint, though one is signed every %d entries (checkpoints deleted, or the chain rebuilt without the key)", e.Seq, every)
 			}
 			if recordedByWorkflow(e) {
 				candidates = append(candidates, e.Seq)

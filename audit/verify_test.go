@@ -238,3 +238,41 @@ func TestVerifyEmptyAndOrderProblems(t *testing.T) {
 	}
 	_ = ctx
 }
+
+// TestVerifyChainRebuiltWithoutCheckpoints: whoever can write the database
+// deletes every checkpoint and rebuilds the chain with new content and
+// consistent hashes. The chain alone verifies; the checkpoint interval the
+// ledger signs at gives it away.
+func TestVerifyChainRebuiltWithoutCheckpoints(t *testing.T) {
+	for _, eng := range testdb.Engines("audit_rebuilt") {
+		t.Run(eng.Name, func(t *testing.T) {
+			d := openLedger(t, eng, 5)
+			entries := fill(t, d.Ledger, 12)
+			at := time.Date(2025, 3, 2, 0, 0, 0, 0, time.UTC)
+			audittest.DeleteCheckpointsAfter(t, d.url, d.path, 0)
+			audittest.TruncateAfter(t, d.url, d.path, 2)
+			prev := entries[1].Hash
+			for i := 3; i <= 12; i++ {
+				ev := event(i)
+				ev.Summary = "Approved by nobody"
+				e := audittest.Forge(t, int64(i), prev, ev, at)
+				audittest.InsertForged(t, d.url, d.path, e)
+				prev = e.Hash
+			}
+			keys := []ed25519.PublicKey{d.pub}
+			if rep := verify(t, d.Ledger, audit.VerifyOptions{PublicKeys: keys}); !rep.OK {
+				t.Fatalf("without the interval the rebuilt chain was expected to pass: %+v", rep)
+			}
+			rep := verify(t, d.Ledger, audit.VerifyOptions{PublicKeys: keys, CheckpointEvery: 5})
+			if rep.OK || rep.Problems[0].Seq != 5 || !strings.Contains(rep.Problems[0].Message, "entry 5: no checkpoint") {
+				t.Errorf("rebuilt chain without checkpoints: %+v", rep)
+			}
+			// An intact ledger at the same interval has them all.
+			fresh := openLedger(t, eng, 5)
+			fill(t, fresh.Ledger, 12)
+			if rep := verify(t, fresh.Ledger, audit.VerifyOptions{PublicKeys: []ed25519.PublicKey{fresh.pub}, CheckpointEvery: 5}); !rep.OK {
+				t.Errorf("intact ledger: %+v", rep)
+			}
+		})
+	}
+}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -34,10 +36,33 @@ type Activities struct {
 	Ledger Appender
 }
 
+// ErrTypeNotOurs is the ApplicationError type of an append refused because
+// it does not come from the run the event names (process.ErrTypeNotOurs).
+const ErrTypeNotOurs = "NotOurs"
+
 // AuditAppend appends ev. The ledger is idempotent by event id, so a retry
 // after a lost result adds nothing; the result (in the history's marker)
 // is what `audit verify --temporal` compares the ledger with.
+//
+// It serves only the Recorder: a local activity of the run the event
+// names, with that run's ids. Registered like any activity, it could
+// otherwise be scheduled as a regular activity on our task queue by a
+// workflow anyone starts on a queue of their own, and write entries in
+// anyone's name, or claim the ids our runs record under (an id already
+// stored returns its entry). A local activity runs only inside our worker,
+// for a workflow type we registered.
 func (a *Activities) AuditAppend(ctx context.Context, ev Event) (AppendResult, error) {
+	info := activity.GetInfo(ctx)
+	run := info.WorkflowExecution
+	if !info.IsLocalActivity {
+		return AppendResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("audit: %s serves only as the local activity of a recording workflow; refused for %s", AppendActivityName, run.ID), ErrTypeNotOurs, nil)
+	}
+	if ev.WorkflowID != run.ID || ev.RunID != run.RunID || !strings.HasPrefix(ev.ID, run.ID+"/"+run.RunID+"/") {
+		return AppendResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("audit: event %q of %s/%s refused for run %s/%s: a run records only its own events", ev.ID, ev.WorkflowID, ev.RunID, run.ID, run.RunID),
+			ErrTypeNotOurs, nil)
+	}
 	if a.Ledger == nil {
 		return AppendResult{}, temporal.NewNonRetryableApplicationError("audit: this worker has no ledger", ErrTypeInvalidEvent, nil)
 	}
@@ -97,7 +122,7 @@ var appendOptions = workflow.LocalActivityOptions{
 		InitialInterval:        time.Second,
 		BackoffCoefficient:     2,
 		MaximumInterval:        30 * time.Second,
-		NonRetryableErrorTypes: []string{ErrTypeInvalidEvent},
+		NonRetryableErrorTypes: []string{ErrTypeInvalidEvent, ErrTypeNotOurs},
 	},
 }
 

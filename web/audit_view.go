@@ -60,6 +60,10 @@ type auditApproval struct {
 	Comment    string
 	Proof      string
 	Verified   bool
+	// WorkflowID: shown when the key has several runs, since business
+	// keys are not unique across processes (a task may be named like an
+	// invoice) and an approval must not pass for another run's.
+	WorkflowID string
 }
 
 type auditOutcome struct {
@@ -255,7 +259,7 @@ func (s *Server) auditRowOf(e audit.Entry, v *auditView) auditRow {
 			return unreadable(err)
 		}
 		ap := auditApproval{Approver: s.personView(ev.Actor), OnBehalfOf: d.OnBehalfOf, Slot: d.Slot, Decision: d.Decision, At: at,
-			Comment: d.Comment, Proof: proofText(d.Proof), Verified: d.Proof.Verified}
+			Comment: d.Comment, Proof: proofText(d.Proof), Verified: d.Proof.Verified, WorkflowID: ev.WorkflowID}
 		if d.WaitedSeconds > 0 {
 			ap.Waited = waitText(seconds(d.WaitedSeconds))
 		}

@@ -443,3 +443,62 @@ func TestAuditViewUnverifiedProofAndUnreadableData(t *testing.T) {
 	assert.Contains(t, body, "unreadable")
 	assert.Contains(t, body, "not ended yet")
 }
+
+// TestOpsAndAuditEscapeRecordedText: summaries, comments, actors, titles
+// and reasons come from workflow inputs a requester or an agent controls;
+// none may become markup or end the chart data block.
+func TestOpsAndAuditEscapeRecordedText(t *testing.T) {
+	const xss = `</script><script>alert(1)</script><img src=x onerror=alert(2)>"'`
+	h, led := newOpsHarness(t, func(c *Config) {
+		c.Ops = fakeOps{items: []WaitingItem{{Process: "human-task", WorkflowID: "task-" + xss, BusinessKey: xss, Title: xss, Kind: WaitingHumanTask,
+			WaitingOn: []string{xss}, Why: xss, Since: t0}}}
+	})
+	day := h.now.UTC().Truncate(24 * time.Hour)
+	led.entries = []audit.Entry{
+		entry(t, 1, audit.KindException, day, xss, xss, audit.ExceptionData{Reason: xss, To: []string{xss}}),
+		entry(t, 2, audit.KindGate, day, "system:gate", xss, audit.GateData{Permit: false, Reasons: []audit.GateReason{{Policy: xss, Message: xss}}}),
+	}
+	led.history["INV-1001"] = []audit.Entry{
+		entry(t, 1, audit.KindProposed, t0, xss, xss, audit.ProposedData{ActionKind: xss, Target: xss, RequestedBy: xss}),
+		entry(t, 2, audit.KindApproval, t0.Add(time.Minute), xss, xss, audit.ApprovalData{Decision: xss, Slot: xss, OnBehalfOf: xss, Comment: xss,
+			Proof: audit.ProofData{Method: xss, KeyID: xss}}),
+		entry(t, 3, audit.KindHandoff, t0.Add(2*time.Minute), "system", xss, audit.HandoffData{Why: xss, To: []string{xss}}),
+		entry(t, 4, audit.KindOutcome, t0.Add(3*time.Minute), "system", xss, audit.OutcomeData{Outcome: xss, Reason: xss}),
+	}
+	h.signIn(h.c, "ana")
+	for _, path := range []string{"/ops", "/audit/INV-1001"} {
+		r := h.get(h.c, path)
+		require.Equal(t, http.StatusOK, r.code, path)
+		assert.NotContains(t, r.body, "<script>alert", path)
+		assert.NotContains(t, r.body, "<img", path)
+		assert.NotContains(t, r.body, "onerror=alert(2)>", path)
+		// Exactly the page's own script elements.
+		n := len(regexp.MustCompile(`<script`).FindAllString(r.body, -1))
+		if path == "/ops" {
+			assert.Equal(t, 3, n, "the data block, Chart.js and ops.js")
+			m := regexp.MustCompile(`(?s)<script type="application/json" id="kpi-data">(.*?)</script>`).FindStringSubmatch(r.body)
+			require.NotNil(t, m)
+			var cd chartData
+			require.NoError(t, json.Unmarshal([]byte(m[1]), &cd), "the data block is whole JSON")
+		} else {
+			assert.Zero(t, n, path)
+		}
+	}
+}
+
+// A business key is not unique across processes (a human task may be
+// named like an invoice): with several runs, each approval names its run.
+func TestAuditViewNamesTheRunOfEachApproval(t *testing.T) {
+	h, led := newOpsHarness(t)
+	own := entry(t, 1, audit.KindApproval, t0, "maria", "Approved by maria", audit.ApprovalData{Decision: "approve", Slot: "finance-manager",
+		Proof: audit.ProofData{Verified: true, Method: "oidc"}})
+	other := entry(t, 2, audit.KindApproval, t0.Add(time.Minute), "fatima", "Approved by fatima", audit.ApprovalData{Decision: "approve",
+		Slot: "field-coordinator", Proof: audit.ProofData{Verified: true, Method: "oidc"}})
+	other.Event.WorkflowID, other.Event.Process = "human-task-INV-1001", "human-task"
+	led.history["INV-1001"] = []audit.Entry{own, other}
+	h.signIn(h.c, "ana")
+	r := h.get(h.c, "/audit/INV-1001")
+	require.Equal(t, http.StatusOK, r.code)
+	body := html.UnescapeString(r.body)
+	assert.Regexp(t, `(?s)id="approvers">.*as finance-manager.*`+regexp.QuoteMeta(wfID)+`.*as field-coordinator.*human-task-INV-1001`, body)
+}

@@ -72,11 +72,13 @@ func auditVerify(ctx context.Context, args []string, out io.Writer, log *slog.Lo
 		exportFile string
 		temporal   bool
 		sample     int
+		every      int
 	)
 	s, err := parseSettings("audit verify", args, func(_ *settings, fs *flag.FlagSet) {
 		fs.StringVar(&exportFile, "export", "", "also verify this exported copy, and check the live ledger against its checkpoints")
 		fs.BoolVar(&temporal, "temporal", false, "compare a sample of entries with the workflow histories in Temporal (TEMPORAL_ADDRESS, ...)")
 		fs.IntVar(&sample, "sample", audit.DefaultSample, "with --temporal: how many workflow-recorded entries to compare, spread over the ledger (0: all)")
+		fs.IntVar(&every, "checkpoint-every", audit.DefaultCheckpointEvery, "the interval the worker signs checkpoints at: an entry at a multiple of it without one is a problem (0: do not check)")
 	})
 	if err != nil {
 		return err
@@ -85,7 +87,9 @@ func auditVerify(ctx context.Context, args []string, out io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	opts := audit.VerifyOptions{PublicKeys: keys}
+	// The worker signs a checkpoint every DefaultCheckpointEvery entries: a
+	// missing one means checkpoints were deleted (a rebuilt chain).
+	opts := audit.VerifyOptions{PublicKeys: keys, CheckpointEvery: max(every, 0)}
 	var failed []string
 
 	if exportFile != "" {

@@ -97,6 +97,12 @@ func TestAuditCommands(t *testing.T) {
 			if !strings.Contains(out, "live ledger: intact — 9 entries, 2 checkpoints") {
 				t.Errorf("verify output:\n%s", out)
 			}
+			if out, err := c.run(t, "verify", "--checkpoint-every", "4"); err != nil {
+				t.Errorf("verify at the ledger's interval: %v\n%s", err, out)
+			}
+			if out, err := c.run(t, "verify", "--checkpoint-every", "3"); err == nil || !strings.Contains(err.Error(), "entry 3: no checkpoint") {
+				t.Errorf("verify expecting a checkpoint every 3 entries: %v\n%s", err, out)
+			}
 
 			out, err = c.run(t, "show", "INV-1042")
 			if err != nil {

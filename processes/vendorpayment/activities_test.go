@@ -27,6 +27,7 @@ import (
 
 	"github.com/execution-orchestrator/orchestrator/action"
 	"github.com/execution-orchestrator/orchestrator/approvals"
+	"github.com/execution-orchestrator/orchestrator/audit"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
@@ -1054,4 +1055,43 @@ func TestEvaluateGate(t *testing.T) {
 			assert.Equal(t, tc.wantIDs, ids)
 		})
 	}
+}
+
+// memAudit keeps what is appended to the ledger.
+type memAudit struct {
+	mu     sync.Mutex
+	events []audit.Event
+}
+
+func (m *memAudit) Append(_ context.Context, ev audit.Event) (audit.Entry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.events = append(m.events, ev)
+	return audit.Entry{Seq: int64(len(m.events)), Event: ev}, nil
+}
+
+// EvaluateGate appends its decision to the ledger under the calling run.
+// Anyone can schedule it from a workflow of their own (named like ours,
+// even), so with a ledger it serves only this invoice's VendorPayment:
+// otherwise strangers write gate decisions into an invoice's audit trail
+// and its KPIs, as many as they like.
+func TestEvaluateGateRecordsOnlyForOurWorkflow(t *testing.T) {
+	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	g := newGateFixture(t, now)
+	led := &memAudit{}
+	g.a.Audit = led
+	req := GateRequest{Action: g.pay, ActionDigest: g.digest, RequestedBy: "ana"}
+
+	// A stranger (the plain activity environment: not a VendorPayment).
+	err := execute(t, g.a.EvaluateGate, nil, req)
+	typ, nr := nonRetryable(err)
+	assert.True(t, nr && typ == ErrTypeNotOurs, "a stranger's gate request: %v", err)
+	assert.Empty(t, led.events, "nothing appended for a stranger")
+
+	// This invoice's VendorPayment: decided and recorded.
+	var d gate.Decision
+	require.NoError(t, executeAsVendorPayment(t, VendorPaymentID("INV-1"), ActivityEvaluateGate, g.a.EvaluateGate, &d, req))
+	require.Len(t, led.events, 1)
+	assert.Equal(t, audit.KindGate, led.events[0].Kind)
+	assert.Equal(t, VendorPaymentID("INV-1"), led.events[0].WorkflowID)
 }

@@ -51,16 +51,21 @@ func (a *Activities) EvaluateGate(ctx context.Context, req GateRequest) (gate.De
 	if a.Treasury == nil {
 		return gate.Decision{}, notConfigured("Treasury")
 	}
-	payments, err := a.listPayments(ctx)
-	if err != nil {
-		return gate.Decision{}, err
-	}
 	var started time.Time
-	if req.RequesterProof != "" {
+	// A start proof is checked against when the run started, and a decision
+	// is appended to the ledger under the calling run: either needs the
+	// caller to be this invoice's VendorPayment. Anyone can schedule this
+	// activity from a workflow of their own and would otherwise write gate
+	// decisions into an invoice's audit trail and its KPIs.
+	if req.RequesterProof != "" || a.Audit != nil {
 		var err error
 		if started, err = a.ensureOurs(ctx, VendorPaymentID(req.Action.InvoiceID)); err != nil {
 			return gate.Decision{}, err
 		}
+	}
+	payments, err := a.listPayments(ctx)
+	if err != nil {
+		return gate.Decision{}, err
 	}
 	return a.admit(ctx, req.Action, req.ActionDigest, requester{req.RequestedBy, req.RequesterProof, started}, req.Approvals, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, "", payments)
 }
