@@ -42,6 +42,9 @@ type Person struct {
 	// approval signed with one proves the person decided (orchestrator
 	// approve --key).
 	Keys []string `json:"keys,omitempty"`
+	// Chat is the person's chat handle ("@eli"), lower case; acknowledgements
+	// from chat are accepted only from a known handle (PersonByChat).
+	Chat string `json:"chat,omitempty"`
 }
 
 // Candidate is a person who may fill an approval slot. Manager is the
@@ -98,6 +101,10 @@ type Directory struct {
 	// roleWaits are the waits of approvals asked by role alone (agent
 	// actions), from roleApprovals.
 	roleWaits Tier
+	// teams by id, from the teams block (teams.go).
+	teams map[string]Team
+	// byChat maps a chat handle to its person's index in people.
+	byChat map[string]int
 }
 
 // File layout of org.yaml.
@@ -109,6 +116,9 @@ type fileDoc struct {
 	// RoleApprovals are the waits for approvals the gate asks by role alone
 	// (actions that are not payments); optional.
 	RoleApprovals fileRoleApprovals `yaml:"roleApprovals"`
+	// Teams, their on-call rotations and escalation chains, by team id
+	// (teams.go); optional.
+	Teams map[string]fileTeam `yaml:"teams"`
 }
 
 type fileRoleApprovals struct {
@@ -127,6 +137,7 @@ type filePerson struct {
 	Delegate string   `yaml:"delegate"`
 	Absent   bool     `yaml:"absent"`
 	Keys     []string `yaml:"keys"`
+	Chat     string   `yaml:"chat"`
 }
 
 type fileTier struct {
@@ -180,7 +191,7 @@ func build(doc fileDoc) (*Directory, error) {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	d := &Directory{currency: strings.TrimSpace(doc.Currency), byID: map[string]int{}}
+	d := &Directory{currency: strings.TrimSpace(doc.Currency), byID: map[string]int{}, byChat: map[string]int{}}
 	if d.currency == "" {
 		fail("currency: required")
 	} else if !isCurrencyCode(d.currency) {
@@ -197,6 +208,7 @@ func build(doc fileDoc) (*Directory, error) {
 	}
 	index := map[string]int{}
 	roles := map[string]bool{}
+	chats := map[string]int{}
 	for i, p := range doc.People {
 		switch {
 		case p.ID == "":
@@ -215,6 +227,15 @@ func build(doc fileDoc) (*Directory, error) {
 		}
 		if !isEmail(p.Email) {
 			fail("people[%d].email: %q is not an email address", i, p.Email)
+		}
+		if p.Chat != "" {
+			if !validChat(p.Chat) {
+				fail("people[%d].chat: %q must match %s", i, p.Chat, chatRE)
+			} else if j, dup := chats[p.Chat]; dup {
+				fail("people[%d].chat: duplicate handle %q (also people[%d])", i, p.Chat, j)
+			} else {
+				chats[p.Chat] = i
+			}
 		}
 		for j, k := range p.Keys {
 			if _, err := proof.ParsePublicKey(k); err != nil {
@@ -347,6 +368,7 @@ func build(doc fileDoc) (*Directory, error) {
 		d.tiers = append(d.tiers, t)
 	}
 	d.roleWaits = roleWaits(doc.RoleApprovals, fail)
+	d.teams = buildTeams(doc.Teams, doc.People, index, roles, fail)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -354,12 +376,15 @@ func build(doc fileDoc) (*Directory, error) {
 	for _, p := range doc.People {
 		d.people = append(d.people, Person{
 			ID: p.ID, Name: strings.TrimSpace(p.Name), Email: p.Email, Roles: slices.Clone(p.Roles),
-			Manager: p.Manager, Delegate: p.Delegate, Absent: p.Absent, Keys: slices.Clone(p.Keys),
+			Manager: p.Manager, Delegate: p.Delegate, Absent: p.Absent, Keys: slices.Clone(p.Keys), Chat: p.Chat,
 		})
 	}
 	slices.SortFunc(d.people, func(a, b Person) int { return strings.Compare(a.ID, b.ID) })
 	for i, p := range d.people {
 		d.byID[p.ID] = i
+		if p.Chat != "" {
+			d.byChat[p.Chat] = i
+		}
 	}
 
 	// Checks that need the assembled directory: every slot can be filled by

@@ -97,7 +97,7 @@ func TestDirectoryLookups(t *testing.T) {
 	for _, p := range d.People() {
 		ids = append(ids, p.ID)
 	}
-	assert.Equal(t, []string{"ana", "chen", "fatima", "ines", "lee", "maria", "omar", "sofia"}, ids)
+	assert.Equal(t, []string{"ana", "chen", "clara", "eli", "fatima", "ines", "lee", "maria", "mateo", "noor", "omar", "sam", "sofia", "vera"}, ids)
 
 	omar, ok := d.Person("omar")
 	require.True(t, ok)
