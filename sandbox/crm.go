@@ -125,12 +125,17 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
-	list, err := s.store.listAccounts(r.Context(), strings.TrimSpace(r.URL.Query().Get("email")))
+	f, err := accountFilter(r)
 	if err != nil {
 		s.fail(w, r, err, "account")
 		return
 	}
-	writeJSON(w, http.StatusOK, list)
+	list, err := s.store.listAccounts(r.Context(), f.Email)
+	if err != nil {
+		s.fail(w, r, err, "account")
+		return
+	}
+	writeJSON(w, http.StatusOK, slices.DeleteFunc(list, func(a crm.Account) bool { return !keepAccount(f, a) }))
 }
 
 func (s *Server) activateAccount(w http.ResponseWriter, r *http.Request) {
@@ -248,6 +253,9 @@ func scanAccount(r scanner, extra ...any) (crm.Account, error) {
 	if err := r.Scan(dest...); err != nil {
 		return a, err
 	}
+	if strings.HasPrefix(a.IdempotencyKey, seedKeyPrefix) {
+		a.IdempotencyKey = "" // seed accounts have no key
+	}
 	t, err := time.Parse(storeTime, created)
 	if err != nil {
 		return a, fmt.Errorf("decode createdAt of %s: %w", a.ID, err)
@@ -275,6 +283,9 @@ func (s *store) accountByKey(ctx context.Context, key string) (crm.Account, stri
 	if a.Notes, err = s.accountNotes(ctx, a.ID); err != nil {
 		return crm.Account{}, "", err
 	}
+	if err := s.withProfile(ctx, &a); err != nil {
+		return crm.Account{}, "", err
+	}
 	return a, hash, nil
 }
 
@@ -287,6 +298,9 @@ func (s *store) getAccount(ctx context.Context, id string) (crm.Account, error) 
 		return crm.Account{}, fmt.Errorf("get account %s: %w", id, err)
 	}
 	if a.Notes, err = s.accountNotes(ctx, id); err != nil {
+		return crm.Account{}, err
+	}
+	if err := s.withProfile(ctx, &a); err != nil {
 		return crm.Account{}, err
 	}
 	return a, nil
@@ -318,6 +332,9 @@ func (s *store) listAccounts(ctx context.Context, email string) ([]crm.Account, 
 	}
 	for i := range out {
 		if out[i].Notes, err = s.accountNotes(ctx, out[i].ID); err != nil {
+			return nil, err
+		}
+		if err := s.withProfile(ctx, &out[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -400,16 +417,41 @@ func (s *store) noAccounts(ctx context.Context) (bool, error) {
 	return n == 0, nil
 }
 
+// seedKeyPrefix starts the stand-in idempotency key of a seed account (the
+// column is unique and not null). Control characters cannot travel in an
+// HTTP header value, so no request can name it (and PostgreSQL text takes
+// any but NUL).
+const seedKeyPrefix = "\x01seed:"
+
 // putSeedAccount stores a seed account as it is (no idempotency key; the
-// HTTP API cannot create an account without one, so none collides).
+// HTTP API cannot create an account without one, so none collides) with its
+// commercial profile and health history, when it has them.
 func (s *store) putSeedAccount(ctx context.Context, a crm.Account) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO sandbox_crm_accounts (id, idempotency_key, request_hash, name, email, phone,
+	activated := ""
+	if a.ActivatedAt != nil {
+		activated = formatStoreTime(*a.ActivatedAt)
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO sandbox_crm_accounts (id, idempotency_key, request_hash, name, email, phone,
 			address, lat, lon, plan, status, verified_by, closed_reason, created_at, activated_at, seq)
-		VALUES (?, '', '', ?, ?, ?, ?, ?, ?, ?, ?, '', '', ?, '', 0)
+		VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, 0)
 		ON CONFLICT DO NOTHING`),
-		a.ID, a.Name, a.Email, a.Phone, a.Address, a.Lat, a.Lon, a.Plan, a.Status, formatStoreTime(a.CreatedAt))
+		a.ID, seedKeyPrefix+a.ID, a.Name, a.Email, a.Phone, a.Address, a.Lat, a.Lon, a.Plan, a.Status, a.VerifiedBy,
+		formatStoreTime(a.CreatedAt), activated)
 	if err != nil {
 		return fmt.Errorf("put seed account %s: %w", a.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err // already there: leave its profile and history alone
+	}
+	if a.Tier != "" {
+		if err := s.putProfile(ctx, s.db, a); err != nil {
+			return err
+		}
+	}
+	for _, p := range a.HealthHistory {
+		if err := s.addHealth(ctx, s.db, a.ID, p); err != nil {
+			return err
+		}
 	}
 	return nil
 }

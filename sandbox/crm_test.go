@@ -61,7 +61,7 @@ func TestCRMSeedAccount(t *testing.T) {
 
 	var list []crm.Account
 	call(t, s, "GET", "/crm/accounts", nil, "").decode(t, &list)
-	assert.Equal(t, []crm.Account{want}, list)
+	assert.Equal(t, sandbox.SeedAccounts(day0), list)
 }
 
 var accountIDRE = regexp.MustCompile(`^ACC-[0-9A-F]{16}$`)

@@ -35,11 +35,30 @@ const (
 	EndpointDeployGet         = "deploy.getRelease"
 	EndpointDeployList        = "deploy.listReleases"
 
-	EndpointCRMCreate   = "crm.createAccount"
-	EndpointCRMGet      = "crm.getAccount"
-	EndpointCRMList     = "crm.listAccounts"
-	EndpointCRMActivate = "crm.activate"
-	EndpointCRMAddNote  = "crm.addNote"
+	EndpointCRMCreate    = "crm.createAccount"
+	EndpointCRMGet       = "crm.getAccount"
+	EndpointCRMList      = "crm.listAccounts"
+	EndpointCRMActivate  = "crm.activate"
+	EndpointCRMAddNote   = "crm.addNote"
+	EndpointCRMSetHealth = "crm.setHealth"
+
+	EndpointTicketingCreate     = "ticketing.create"
+	EndpointTicketingGet        = "ticketing.get"
+	EndpointTicketingList       = "ticketing.list"
+	EndpointTicketingTransition = "ticketing.transition"
+	EndpointTicketingAssign     = "ticketing.assign"
+	EndpointTicketingComment    = "ticketing.comment"
+	EndpointTicketingLink       = "ticketing.link"
+
+	EndpointChatListChannels  = "chat.listChannels"
+	EndpointChatCreateChannel = "chat.createChannel"
+	EndpointChatPost          = "chat.post"
+	EndpointChatListMessages  = "chat.listMessages"
+	EndpointChatSetWebhook    = "chat.setWebhook"
+	EndpointChatListWebhooks  = "chat.listWebhooks"
+	// EndpointChatWebhookDelivery fails outgoing webhook deliveries (each
+	// attempt rolls the dice), as if the receiver were down.
+	EndpointChatWebhookDelivery = "chat.webhookDelivery"
 )
 
 // Fault makes an endpoint slow or failing. An injected failure is a 503 (451

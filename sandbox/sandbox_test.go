@@ -34,7 +34,10 @@ var day0 = time.Date(2026, 3, 10, 9, 30, 0, 0, time.UTC)
 type answer struct {
 	status int
 	body   []byte
+	hdr    http.Header
 }
+
+func (a answer) header(name string) string { return a.hdr.Get(name) }
 
 func (a answer) decode(t *testing.T, v any) {
 	t.Helper()
@@ -64,7 +67,7 @@ func call(t *testing.T, s *sandbox.Server, method, path string, header map[strin
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
-	return answer{status: res.StatusCode, body: raw}
+	return answer{status: res.StatusCode, body: raw, hdr: res.Header}
 }
 
 func start(t *testing.T, mutate func(*sandbox.Config)) (*sandbox.Server, *clock) {

@@ -49,13 +49,15 @@ const (
 // workforce is.
 const AccountDemo = "ACC-DEMO"
 
-// SeedAccounts returns the demo CRM accounts, created at createdAt.
+// SeedAccounts returns the demo CRM accounts, created at createdAt, in
+// listing order: the pending onboarding demo, then the customer accounts of
+// SeedCustomerAccounts.
 func SeedAccounts(createdAt time.Time) []crm.Account {
-	return []crm.Account{{
+	return append([]crm.Account{{
 		ID: AccountDemo, Name: "Joana Silva", Email: "joana.silva@example.com", Phone: "+351 21 000 0000",
 		Address: "Rua Augusta 100, 1100-053 Lisboa", Lat: 38.7107, Lon: -9.1366, Plan: crm.PlanStandard,
 		Status: crm.StatusPending, CreatedAt: createdAt.UTC(),
-	}}
+	}}, SeedCustomerAccounts(createdAt)...)
 }
 
 // SeedDigest is the digest the seed registry holds for service at version:
@@ -153,7 +155,13 @@ func (s *Server) seed(ctx context.Context) error {
 	if err := s.seedArtifacts(ctx); err != nil {
 		return err
 	}
-	return s.seedAccounts(ctx)
+	if err := s.seedAccounts(ctx); err != nil {
+		return err
+	}
+	if err := s.seedIssues(ctx); err != nil {
+		return err
+	}
+	return s.seedChat(ctx)
 }
 
 func (s *Server) seedAccounts(ctx context.Context) error {
@@ -175,9 +183,9 @@ func (s *Server) seedArtifacts(ctx context.Context) error {
 }
 
 // seedIfEmpty seeds an empty store. A store written before the deployment
-// system or the CRM existed is not empty yet has no registry or no accounts;
-// it gets the seed artifacts or accounts alone, so demos work on it without a
-// reset wiping its history.
+// system, the CRM (or its customer accounts), the ticketing or the chat
+// system existed is not empty yet lacks their data; it gets their seed alone,
+// so demos work on it without a reset wiping its history.
 func (s *Server) seedIfEmpty(ctx context.Context) error {
 	empty, err := s.store.empty(ctx)
 	if err != nil {
@@ -199,8 +207,15 @@ func (s *Server) seedIfEmpty(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if noAccounts {
-		return s.seedAccounts(ctx)
+	noProfiles, err := s.store.noProfiles(ctx)
+	if err != nil {
+		return err
 	}
-	return nil
+	if noAccounts || noProfiles {
+		// Seeding skips accounts already there.
+		if err := s.seedAccounts(ctx); err != nil {
+			return err
+		}
+	}
+	return s.seedEscalationIfEmpty(ctx)
 }

@@ -1,9 +1,11 @@
 // Package sandbox is one local HTTP + SMTP service standing in for the SaaS
 // systems ExecutionOrchestrator acts on: an ERP (vendors, invoices, approved
 // payment schedule), a treasury (payment releases with idempotency keys), a
-// mail system (a real SMTP server with an HTTP read API) and a deployment
-// system (an artifact registry and releases to staging and production). It
-// supports fault
+// mail system (a real SMTP server with an HTTP read API), a deployment
+// system (an artifact registry and releases to staging and production), a
+// CRM (accounts with ARR, owner, health score and notes), a ticketing system
+// (issues, status workflow, comments, links) and a chat system (channels,
+// messages, signed webhooks for human replies). It supports fault
 // injection so that retries, timeouts and idempotency can be exercised.
 // The HTTP API is documented in openapi.yaml.
 package sandbox
@@ -65,6 +67,10 @@ type Server struct {
 
 	mu     sync.Mutex
 	faults map[string]Fault
+
+	// writeMu serializes ticketing and chat writes, which number their
+	// records (TCK-SUP-<n>, MSG-<n>) in order.
+	writeMu sync.Mutex
 
 	// done closes when a listener stops serving (failure or Close), so a
 	// supervisor notices a dead sandbox; failure says why.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -173,10 +174,13 @@ var schema = []string{
 }
 
 var tables = []string{"sandbox_vendors", "sandbox_invoices", "sandbox_invoice_notes", "sandbox_schedule", "sandbox_payments", "sandbox_mail",
-	"sandbox_artifacts", "sandbox_releases", "sandbox_crm_accounts", "sandbox_crm_notes"}
+	"sandbox_artifacts", "sandbox_releases", "sandbox_crm_accounts", "sandbox_crm_notes",
+	"sandbox_crm_profiles", "sandbox_crm_health", "sandbox_idempotency",
+	"sandbox_tickets", "sandbox_ticket_comments", "sandbox_ticket_links", "sandbox_ticket_history",
+	"sandbox_chat_channels", "sandbox_chat_messages", "sandbox_chat_webhooks"}
 
 func (s *store) migrate(ctx context.Context) error {
-	for _, stmt := range schema {
+	for _, stmt := range slices.Concat(schema, escalationSchema) {
 		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("create sandbox tables: %w", err)
 		}

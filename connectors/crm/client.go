@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
 )
@@ -120,6 +121,61 @@ func (c *Client) AddNote(ctx context.Context, id, idempotencyKey, text string) (
 	}, &a)
 	if err != nil {
 		return Account{}, fmt.Errorf("add note to account %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// IsKeyReuse reports whether err says the idempotency key was already used
+// with a different request.
+func IsKeyReuse(err error) bool { return IsConflict(err) && httpx.Field(err) == "Idempotency-Key" }
+
+// ListAccounts lists the accounts matching f, oldest first; none is an
+// empty list. E.g. AccountFilter{Tier: TierEnterprise, HealthBelow: 60}
+// finds the enterprise accounts whose health dropped below 60.
+func (c *Client) ListAccounts(ctx context.Context, f AccountFilter) ([]Account, error) {
+	q := url.Values{}
+	if f.Email != "" {
+		q.Set("email", f.Email)
+	}
+	if f.Tier != "" {
+		q.Set("tier", f.Tier)
+	}
+	if f.HealthBelow > 0 {
+		q.Set("healthBelow", strconv.Itoa(f.HealthBelow))
+	}
+	path := "/crm/accounts"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var list []Account
+	if err := c.c.Get(ctx, "crm.listAccounts", path, &list); err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	return list, nil
+}
+
+// SetHealth records the account's health score (0..100) once per
+// idempotency key and returns the account with its health history.
+func (c *Client) SetHealth(ctx context.Context, id, idempotencyKey string, score int) (Account, error) {
+	if err := httpx.Required("crm.setHealth", "accountId", id); err != nil {
+		return Account{}, err
+	}
+	if err := httpx.Required("crm.setHealth", "Idempotency-Key", idempotencyKey); err != nil {
+		return Account{}, err
+	}
+	if score < 0 || score > 100 {
+		return Account{}, &httpx.Error{Op: "crm.setHealth " + id, Message: "score must be from 0 to 100", Field: "score", Permanent: true}
+	}
+	var a Account
+	_, err := c.c.Do(ctx, httpx.Request{
+		Op: "crm.setHealth " + id, Method: http.MethodPost, Path: accountPath(id) + "/health",
+		Header: http.Header{"Idempotency-Key": {idempotencyKey}},
+		Body: struct {
+			Score int `json:"score"`
+		}{score},
+	}, &a)
+	if err != nil {
+		return Account{}, fmt.Errorf("set health of account %s: %w", id, err)
 	}
 	return a, nil
 }

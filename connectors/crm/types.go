@@ -57,4 +57,38 @@ type Account struct {
 	ClosedReason string     `json:"closedReason,omitempty"` // why it was closed
 	// Notes are the account's notes, oldest first.
 	Notes []string `json:"notes,omitempty"`
+
+	// The commercial profile. Accounts made through CreateAccount have none
+	// (zero values) until something sets it; seed enterprise accounts do.
+	ARRMinor int64  `json:"arrMinor,omitempty"` // annual recurring revenue, minor units of Currency
+	Currency string `json:"currency,omitempty"`
+	Owner    string `json:"owner,omitempty"` // account executive, a person id
+	CSM      string `json:"csm,omitempty"`   // customer success manager, a person id
+	Tier     string `json:"tier,omitempty"`  // TierEnterprise, TierMidMarket, TierSMB
+	// HealthScore is the latest score (0..100), nil when never scored;
+	// HealthHistory holds every score, oldest first.
+	HealthScore   *int          `json:"healthScore,omitempty"`
+	HealthHistory []HealthPoint `json:"healthHistory,omitempty"`
+}
+
+// Account tiers.
+const (
+	TierEnterprise = "enterprise"
+	TierMidMarket  = "mid-market"
+	TierSMB        = "smb"
+)
+
+// HealthPoint is one health score of an account.
+type HealthPoint struct {
+	Score int       `json:"score"`
+	At    time.Time `json:"at"`
+}
+
+// AccountFilter selects accounts to list; zero fields do not filter.
+type AccountFilter struct {
+	Email string
+	Tier  string
+	// HealthBelow > 0 keeps accounts with a health score below it (accounts
+	// never scored are left out).
+	HealthBelow int
 }

@@ -90,6 +90,16 @@ func StatusCode(err error) int {
 	return 0
 }
 
+// Field returns the field or header err's answer named (e.g.
+// "Idempotency-Key" on a reused key), or "".
+func Field(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
+}
+
 // IsBreakerOpen reports whether err was caused by an open circuit breaker.
 func IsBreakerOpen(err error) bool { return errors.Is(err, circuitbreaker.ErrOpen) }
 
