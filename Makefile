@@ -32,7 +32,7 @@ test: bin/temporal browser-deps
 	TEMPORAL_CLI=$(CURDIR)/bin/temporal $(GO) test -count=1 -timeout 20m ./...
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./action/ ./connectors/treasury/ ./gate/ ./proof/
+	$(GO) test -run '^$$' -bench . -benchmem ./action/ ./connectors/treasury/ ./gate/ ./proof/ ./audit/ ./codec/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
