@@ -27,11 +27,12 @@ const (
 	// ScopeTasksRead reads the agent's own tasks and their evidence.
 	ScopeTasksCreate = "tasks:create"
 	ScopeTasksRead   = "tasks:read"
+	// ScopeEscalationsCreate (escalations.go) starts customer escalations.
 )
 
 // AllScopes lists every scope, in the order they are documented.
 func AllScopes() []string {
-	return []string{ScopePropose, ScopeRead, ScopeCancel, ScopeTasksCreate, ScopeTasksRead}
+	return []string{ScopePropose, ScopeRead, ScopeCancel, ScopeTasksCreate, ScopeTasksRead, ScopeEscalationsCreate}
 }
 
 // KeyPrefix starts every agent key, so a leaked key is recognisable (secret

@@ -154,6 +154,9 @@ func (g *Gateway) newMCPServer() (*mcp.Server, error) {
 			return nil, err
 		}
 	}
+	if g.escalations != nil {
+		g.addEscalationTools(s)
+	}
 	return s, nil
 }
 

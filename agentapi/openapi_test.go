@@ -35,7 +35,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	// describes every route a gateway may serve.
 	assert.Empty(t, (&Gateway{}).taskRoutes(), "no task routes without Tasks")
 	var served []string
-	for _, r := range (&Gateway{tasks: newFakeTasks()}).routeTable() {
+	for _, r := range (&Gateway{tasks: newFakeTasks(), escalations: &fakeEscalations{}}).routeTable() {
 		served = append(served, r.method+" "+r.path)
 		op, _ := doc.Paths[r.path][strings.ToLower(r.method)].(map[string]any)
 		if !assert.NotNil(t, op, "%s %s is not documented", r.method, r.path) {

@@ -52,7 +52,7 @@ func (g *Gateway) routeTable() []route {
 		{"GET", "/v1/actions/{id}/wait", ScopeRead, g.wait},
 		{"POST", "/v1/actions/{id}/cancel", ScopeCancel, g.cancel},
 		{"POST", "/v1/vendor-payments", ScopePropose, g.vendorPayment},
-	}, g.taskRoutes()...)
+	}, append(g.taskRoutes(), g.escalationRoutes()...)...)
 }
 
 // restHandler puts the bearer check, the agent's rate limit and the

@@ -295,7 +295,7 @@ func TestPublicEndpointsAndMetadata(t *testing.T) {
 		a = h.do(t, "GET", path, "", "")
 		require.Equal(t, http.StatusOK, a.status, path)
 		assert.Equal(t, h.srv.URL+MCPPath, a.body["resource"])
-		assert.Equal(t, []any{ScopePropose, ScopeRead, ScopeCancel, ScopeTasksCreate, ScopeTasksRead}, a.body["scopes_supported"])
+		assert.Equal(t, []any{ScopePropose, ScopeRead, ScopeCancel, ScopeTasksCreate, ScopeTasksRead, ScopeEscalationsCreate}, a.body["scopes_supported"])
 		assert.Equal(t, []any{"header"}, a.body["bearer_methods_supported"])
 		assert.NotContains(t, a.body, "authorization_servers", "keys come from the CLI, not an authorization server")
 	}

@@ -85,6 +85,9 @@ type Config struct {
 	// *humantask.AgentClient in production. Optional: nil serves no task
 	// tools or routes.
 	Tasks Tasks
+	// Escalations starts customer escalations; an *EscalationClient in
+	// production. Optional: nil serves no escalation tool or route.
+	Escalations Escalations
 	// BaseURL is where agents reach the gateway, scheme://host[:port], e.g.
 	// http://127.0.0.1:8070. The MCP resource is BaseURL+"/mcp"; requests
 	// naming another Host are refused (421), which stops DNS-rebinding
@@ -108,14 +111,16 @@ type Gateway struct {
 	keys    KeyVerifier
 	actions Actions
 	tasks   Tasks // nil: no task tools or routes
-	log     *slog.Logger
-	now     func() time.Time
-	baseURL string
-	scheme  string
-	host    string // allowed Host header, normalized
-	maxBody int64
-	limit   rate.Limit
-	burst   int
+	// escalations: nil serves no escalation tool or route.
+	escalations Escalations
+	log         *slog.Logger
+	now         func() time.Time
+	baseURL     string
+	scheme      string
+	host        string // allowed Host header, normalized
+	maxBody     int64
+	limit       rate.Limit
+	burst       int
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter // per agent; agents are the store's few names
@@ -136,7 +141,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{keys: cfg.Keys, actions: cfg.Actions, tasks: cfg.Tasks, log: cfg.Logger, now: cfg.Now,
+	g := &Gateway{keys: cfg.Keys, actions: cfg.Actions, tasks: cfg.Tasks, escalations: cfg.Escalations, log: cfg.Logger, now: cfg.Now,
 		baseURL: strings.TrimSuffix(base.String(), "/"), scheme: base.Scheme, host: normalHost(base.Host, base.Scheme),
 		maxBody: cfg.MaxBodyBytes, limit: cfg.RateLimit, burst: cfg.RateBurst, limiters: map[string]*rate.Limiter{}}
 	if c, ok := g.tasks.(*humantask.AgentClient); ok && c == nil {

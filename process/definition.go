@@ -12,10 +12,12 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/execution-orchestrator/orchestrator/audit"
+	"github.com/execution-orchestrator/orchestrator/connectors/chat"
 	"github.com/execution-orchestrator/orchestrator/connectors/crm"
 	"github.com/execution-orchestrator/orchestrator/connectors/deploy"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
+	"github.com/execution-orchestrator/orchestrator/connectors/ticketing"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
 	"github.com/execution-orchestrator/orchestrator/evidence"
 	"github.com/execution-orchestrator/orchestrator/gate"
@@ -77,6 +79,8 @@ type Deps struct {
 	Mail      *email.Client
 	Deploy    *deploy.Client
 	CRM       *crm.Client
+	Ticketing *ticketing.Client
+	Chat      *chat.Client
 	Directory *policy.Directory
 	Links     *linktoken.Store
 	Gate      *gate.Engine

@@ -17,8 +17,8 @@ import (
 // Labels stay bounded: process names, outcomes, reasons and policy ids
 // from closed sets; never ids, people or amounts.
 //
-// SLA breaches are not recorded: no process has an SLA yet. When one does,
-// it records eo_sla_breaches{process,sla} where the breach is decided.
+// SLA breaches are recorded as eo_sla_breaches{process,sla} where the
+// breach is decided (customer-escalation: sla "ack" or "update").
 const (
 	// MetricActionsCompleted counts actions ended with an outcome, and
 	// whether any person was asked to decide or take over (autonomy rate).
@@ -37,6 +37,8 @@ const (
 	MetricPaymentsReleased = "eo_payments_released"
 	// MetricPaymentsVerified counts payments treasury reported settled.
 	MetricPaymentsVerified = "eo_payments_verified"
+	// MetricSLABreaches counts SLA breaches by process and SLA.
+	MetricSLABreaches = "eo_sla_breaches"
 )
 
 // Exception reasons: what went wrong, never the free-text message.
@@ -96,4 +98,9 @@ func RecordPaymentReleased(h tclient.MetricsHandler, process string) {
 // RecordPaymentVerified counts a payment treasury reported settled.
 func RecordPaymentVerified(h tclient.MetricsHandler, process string) {
 	h.WithTags(map[string]string{"process": process}).Counter(MetricPaymentsVerified).Inc(1)
+}
+
+// RecordSLABreach counts one breach of sla ("ack", "update") by process.
+func RecordSLABreach(h tclient.MetricsHandler, process, sla string) {
+	h.WithTags(map[string]string{"process": process, "sla": sla}).Counter(MetricSLABreaches).Inc(1)
 }

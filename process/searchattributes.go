@@ -24,6 +24,14 @@ var (
 	// SATaskWorker is the workforce id a human task is offered to or held
 	// by now; the worker's task page lists by it.
 	SATaskWorker = temporal.NewSearchAttributeKeyKeyword("EOTaskWorker")
+	// SAAccount is the CRM account a customer process concerns.
+	SAAccount = temporal.NewSearchAttributeKeyKeyword("EOAccount")
+	// SASeverity is a customer escalation's severity (sev1, sev2, sev3).
+	SASeverity = temporal.NewSearchAttributeKeyKeyword("EOSeverity")
+	// SAOwner is the person who holds an escalation now.
+	SAOwner = temporal.NewSearchAttributeKeyKeyword("EOOwner")
+	// SASLAState is ok, breached or met.
+	SASLAState = temporal.NewSearchAttributeKeyKeyword("EOSLAState")
 )
 
 // SearchAttributeTypes lists the custom search attributes with the type names
@@ -37,4 +45,8 @@ var SearchAttributeTypes = map[string]string{
 	"EOPendingApprovers": "KeywordList",
 	"EORequester":        "Keyword",
 	"EOTaskWorker":       "Keyword",
+	"EOAccount":          "Keyword",
+	"EOSeverity":         "Keyword",
+	"EOOwner":            "Keyword",
+	"EOSLAState":         "Keyword",
 }

@@ -6,6 +6,7 @@ package processes
 import (
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes/agentaction"
+	"github.com/execution-orchestrator/orchestrator/processes/customerescalation"
 	"github.com/execution-orchestrator/orchestrator/processes/humantask"
 	"github.com/execution-orchestrator/orchestrator/processes/onboarding"
 	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
@@ -18,6 +19,7 @@ func All(d process.Deps) []process.Definition {
 		agentaction.Definition(d),
 		humantask.Definition(d),
 		onboarding.Definition(d),
+		customerescalation.Definition(d),
 	}
 }
 

@@ -68,6 +68,10 @@ const (
 	// bearer key. Only a gateway key may claim it, and only for a start
 	// whose subject is an agent (see permitted).
 	MethodAgentKey = "agent-key"
+	// MethodChat: the web app, after checking a chat webhook's signature
+	// and mapping the message's author handle to a directory person
+	// (policy.Directory.PersonByChat).
+	MethodChat = "chat"
 )
 
 // Issuers: who holds a trusted key.
@@ -226,7 +230,7 @@ func validate(a Assertion) error {
 		return fail("sub", ErrMalformed, "required")
 	}
 	switch a.Method {
-	case MethodOIDC, MethodKey, MethodTOTP, MethodLink, MethodDev, MethodService, MethodAgentKey:
+	case MethodOIDC, MethodKey, MethodTOTP, MethodLink, MethodDev, MethodService, MethodAgentKey, MethodChat:
 	case "":
 		return fail("method", ErrMalformed, "required")
 	default:

@@ -29,7 +29,7 @@ type Trust struct {
 func DefaultMethods(issuer string) []string {
 	switch issuer {
 	case IssuerWeb:
-		return []string{MethodOIDC, MethodLink}
+		return []string{MethodOIDC, MethodLink, MethodChat}
 	case IssuerWorker:
 		return []string{MethodTOTP, MethodService}
 	case IssuerPerson:

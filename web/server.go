@@ -135,6 +135,13 @@ type Config struct {
 	// Codec, when set, serves the codec server for the Temporal UI at
 	// /codec/encode and /codec/decode. See codec.go.
 	Codec *CodecConfig
+	// Escalations overrides Temporal for the escalation pages and the chat
+	// webhook; tests pass a fake here. With neither, no escalation pages.
+	Escalations Escalations
+	// ChatWebhookSecret is the chat service's webhook secret: with it, the
+	// app receives chat commands at ChatHookPath (chathook.go). nil: no
+	// chat webhook.
+	ChatWebhookSecret []byte
 }
 
 // DefaultReadRoles are the finance roles that may read every payment.
@@ -157,6 +164,8 @@ type Server struct {
 	evidence  Evidence
 	tasks     Tasks
 	ops       *opsState
+	esc       Escalations
+	chat      *chatHook
 	host      string // allowed Host header, normalized; "" allows any
 	scheme    string
 	csrf      csrf
@@ -202,6 +211,15 @@ func New(cfg Config) (*Server, error) {
 			}
 			s.tasks = temporalTasks{c: cfg.Temporal}
 		}
+	}
+	if s.esc = cfg.Escalations; s.esc == nil && cfg.Temporal != nil {
+		s.esc = temporalEscalations{c: cfg.Temporal}
+	}
+	if len(cfg.ChatWebhookSecret) > 0 {
+		if s.esc == nil {
+			return nil, errors.New("web: Config.Temporal (or Config.Escalations) is required with Config.ChatWebhookSecret")
+		}
+		s.chat = &chatHook{secret: string(cfg.ChatWebhookSecret)}
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -267,6 +285,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /approvals/{workflowId}", s.detail)
 	mux.HandleFunc("POST /approvals/{workflowId}", s.decide)
 	s.routeTasks(mux, cfg.Workforce)
+	s.routeEscalations(mux)
 	if err := s.routeOps(mux, cfg); err != nil {
 		return nil, err
 	}
@@ -289,6 +308,23 @@ func New(cfg Config) (*Server, error) {
 		app = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.HasPrefix(r.URL.Path, CodecPath+"/") {
 				codec.ServeHTTP(w, r)
+				return
+			}
+			forms.ServeHTTP(w, r)
+		})
+	}
+	// The chat webhook is a server-to-server call, signed with the shared
+	// secret: no cookies, so no cross-origin protection either.
+	if s.chat != nil {
+		forms := app
+		app = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == ChatHookPath {
+				if r.Method != http.MethodPost {
+					w.Header().Set("Allow", http.MethodPost)
+					http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+					return
+				}
+				s.chatWebhook(w, r)
 				return
 			}
 			forms.ServeHTTP(w, r)
@@ -1163,7 +1199,7 @@ func parseTemplates() (map[string]*template.Template, error) {
 		return s
 	}}
 	out := map[string]*template.Template{}
-	for _, name := range []string{"picker", "inbox", "detail", "error", "tasks", "task", "ops", "audit"} {
+	for _, name := range []string{"picker", "inbox", "detail", "error", "tasks", "task", "ops", "audit", "escalation", "customer"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parse template %s: %w", name, err)

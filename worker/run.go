@@ -12,11 +12,13 @@ import (
 	tclient "go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/execution-orchestrator/orchestrator/connectors/chat"
 	"github.com/execution-orchestrator/orchestrator/connectors/crm"
 	"github.com/execution-orchestrator/orchestrator/connectors/deploy"
 	"github.com/execution-orchestrator/orchestrator/connectors/email"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
 	"github.com/execution-orchestrator/orchestrator/connectors/httpx"
+	"github.com/execution-orchestrator/orchestrator/connectors/ticketing"
 	"github.com/execution-orchestrator/orchestrator/connectors/treasury"
 	"github.com/execution-orchestrator/orchestrator/evidence"
 	"github.com/execution-orchestrator/orchestrator/gate"
@@ -177,6 +179,8 @@ func New(ctx context.Context, c tclient.Client, cfg Config) (*Worker, error) {
 		Treasury:        treasury.New(cfg.SandboxURL, append([]httpx.Option{httpx.WithLogger(log)}, cfg.HTTPOptions...)...),
 		Deploy:          deploy.New(cfg.SandboxURL, append([]httpx.Option{httpx.WithLogger(log)}, cfg.HTTPOptions...)...),
 		CRM:             crm.New(cfg.SandboxURL, append([]httpx.Option{httpx.WithLogger(log)}, cfg.HTTPOptions...)...),
+		Ticketing:       ticketing.New(cfg.SandboxURL, append([]httpx.Option{httpx.WithLogger(log)}, cfg.HTTPOptions...)...),
+		Chat:            chat.New(cfg.SandboxURL, append([]httpx.Option{httpx.WithLogger(log)}, cfg.HTTPOptions...)...),
 		Mail:            email.New(cfg.SMTPAddr, cfg.SandboxURL, email.WithLogger(log)),
 		Directory:       dir,
 		Links:           links,

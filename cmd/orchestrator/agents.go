@@ -209,8 +209,10 @@ func startAgentAPI(ctx context.Context, c tclient.Client, s *settings, log *slog
 		Keys:    keys,
 		Actions: &agentaction.Client{Temporal: c, Signer: signer, DataConverter: dc},
 		Tasks:   &humantask.AgentClient{Temporal: c, Signer: signer, EvidenceStore: ev, DataConverter: dc},
-		BaseURL: s.agentAPIURL(),
-		Logger:  glog,
+		// Customer escalations agents may start (scope escalations:create).
+		Escalations: &agentapi.EscalationClient{Temporal: c, Signer: signer, DataConverter: dc},
+		BaseURL:     s.agentAPIURL(),
+		Logger:      glog,
 	})
 	if err != nil {
 		closeStores()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/execution-orchestrator/orchestrator/codec"
+	"github.com/execution-orchestrator/orchestrator/connectors/chat"
 	"github.com/execution-orchestrator/orchestrator/devserver"
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
@@ -164,11 +166,15 @@ func runDev(ctx context.Context, args []string, out io.Writer, log *slog.Logger)
 		return err
 	}
 	parts = append(parts, w)
+	// Chat commands reach the web app through the sandbox's webhook, signed
+	// with a secret of this run (or ORCH_CHAT_WEBHOOK_SECRET).
+	s.chatWebhookSecret = envOr(chatWebhookSecretEnv, rand.Text())
 	web, err := startWeb(ctx, c, s, log)
 	if err != nil {
 		return err
 	}
 	parts = append(parts, web)
+	registerChatWebhook(ctx, s, log)
 	gateway, err := startAgentAPI(ctx, c, s, log)
 	if err != nil {
 		return err
@@ -230,4 +236,24 @@ func metricsLine(addr string) string {
 		return "off (--metrics-addr)"
 	}
 	return "http://" + addr + "/metrics"
+}
+
+// chatWebhookSecretEnv names the chat webhook's shared secret.
+const chatWebhookSecretEnv = "ORCH_CHAT_WEBHOOK_SECRET"
+
+// registerChatWebhook asks the dev sandbox's chat to deliver every human
+// message to the web app's /hooks/chat. A failure only costs chat
+// commands, so it is logged.
+func registerChatWebhook(ctx context.Context, s *settings, log *slog.Logger) {
+	if s.chatWebhookSecret == "" || s.sandboxURL == "" {
+		return
+	}
+	url := strings.TrimSuffix(s.webBaseURL, "/") + web.ChatHookPath
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := chat.New(s.sandboxURL).SetWebhook(rctx, chat.WebhookRequest{URL: url, Secret: s.chatWebhookSecret}); err != nil {
+		log.Warn("chat webhook not registered; chat commands will not reach the web app", "url", url, "err", err)
+		return
+	}
+	log.Info("chat webhook registered", "url", url)
 }

@@ -183,13 +183,21 @@ func startWeb(ctx context.Context, c tclient.Client, s *settings, log *slog.Logg
 	// The web app signs every decision made in it; its public key goes
 	// where the worker reads trusted keys. Only with the development picker
 	// may it claim method "dev" (anyone can be anyone there).
-	methods := []string{proof.MethodOIDC, proof.MethodLink}
+	methods := []string{proof.MethodOIDC, proof.MethodLink, proof.MethodChat}
 	if cfg.DevIdentity {
 		methods = append(methods, proof.MethodDev)
 	}
 	if cfg.Signer, err = proof.EnsureSigner(s.keys(), "web", proof.IssuerWeb, methods...); err != nil {
 		closeAll()
 		return part{}, fmt.Errorf("web app signing key: %w", err)
+	}
+	// Chat commands (ack, reassign, resolved) arrive at /hooks/chat, signed
+	// with the shared secret.
+	if s.chatWebhookSecret == "" {
+		s.chatWebhookSecret = os.Getenv(chatWebhookSecretEnv)
+	}
+	if s.chatWebhookSecret != "" {
+		cfg.ChatWebhookSecret = []byte(s.chatWebhookSecret)
 	}
 	// The codec server: the Temporal UI decodes payloads through the app.
 	if cfg.Codec, err = s.webCodec(); err != nil {

@@ -48,6 +48,11 @@ type settings struct {
 	codecNamespaces []string       // "" => the Temporal client's namespace
 	ring            *codec.Keyring // loaded by keyring()
 	errs            []error
+
+	// chatWebhookSecret is the chat webhook's shared secret: env
+	// ORCH_CHAT_WEBHOOK_SECRET, or generated per run by `orchestrator dev`;
+	// "" serves no chat webhook.
+	chatWebhookSecret string
 }
 
 func envOr(key, def string) string {

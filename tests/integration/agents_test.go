@@ -162,7 +162,7 @@ func TestAgentGatewayMCP(t *testing.T) {
 			}
 		}
 		slices.Sort(names)
-		want := []string{"cancel_action", "create_task", "get_action", "get_task", "get_task_evidence", "list_actions", "propose_action", "start_vendor_payment", "wait_for_action"}
+		want := []string{"cancel_action", "create_task", "escalation_start", "get_action", "get_task", "get_task_evidence", "list_actions", "propose_action", "start_vendor_payment", "wait_for_action"}
 		if !slices.Equal(names, want) {
 			t.Fatalf("tools = %v, want %v", names, want)
 		}

@@ -22,14 +22,16 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/execution-orchestrator/orchestrator/approvals"
-	"github.com/execution-orchestrator/orchestrator/codec"
 	"github.com/execution-orchestrator/orchestrator/client"
+	"github.com/execution-orchestrator/orchestrator/codec"
 	"github.com/execution-orchestrator/orchestrator/connectors/erp"
+	"github.com/execution-orchestrator/orchestrator/connectors/ticketing"
 	"github.com/execution-orchestrator/orchestrator/evidence"
 	"github.com/execution-orchestrator/orchestrator/evidence/evidencetest"
 	"github.com/execution-orchestrator/orchestrator/policy"
 	"github.com/execution-orchestrator/orchestrator/process"
 	"github.com/execution-orchestrator/orchestrator/processes/agentaction"
+	"github.com/execution-orchestrator/orchestrator/processes/customerescalation"
 	"github.com/execution-orchestrator/orchestrator/processes/humantask"
 	"github.com/execution-orchestrator/orchestrator/processes/onboarding"
 	"github.com/execution-orchestrator/orchestrator/processes/vendorpayment"
@@ -37,6 +39,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/sandbox"
 	"github.com/execution-orchestrator/orchestrator/tests/stack"
 	"github.com/execution-orchestrator/orchestrator/totp"
+	"github.com/execution-orchestrator/orchestrator/worker"
 	"github.com/execution-orchestrator/orchestrator/workforce"
 )
 
@@ -294,6 +297,29 @@ func TestCaptureHistories(t *testing.T) {
 	capture("audited-human-task-completed", own(stack.Options{}), func(r *recorder) (tclient.WorkflowRun, string) {
 		return r.humanTask(), humantask.OutcomeCompleted
 	})
+	// A customer escalation acknowledged by the on-call engineer, resolved
+	// once ticketing shows the fix, with no answer from the customer.
+	capture("escalation-resolved-unconfirmed", own(stack.Options{Worker: func(c *worker.Config) {
+		cfg := customerescalation.DefaultConfig()
+		cfg.SLAs = map[string]customerescalation.SLA{customerescalation.Sev1: {AckWithin: time.Minute, UpdateEvery: time.Minute, ConfirmWithin: 2 * time.Second}}
+		c.Tuning = map[string]any{customerescalation.ProcessName: cfg}
+	}}), func(r *recorder) (tclient.WorkflowRun, string) {
+		run, err := customerescalation.Start(r.ctx, r.c, customerescalation.Input{Ref: "ESC-REPLAY", AccountID: sandbox.AccountGlobex,
+			Severity: customerescalation.Sev1, Trigger: customerescalation.TriggerTicket, TicketID: sandbox.IssueGlobexP1,
+			Summary: "Checkout API returns 500 for all EU customers", RequestedBy: "schedule:customer-escalation-detector"})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		st := r.escalationStep(run, "", customerescalation.ActionAck)
+		tc := ticketing.New(r.s.Sandbox.HTTPURL())
+		for _, to := range []string{ticketing.StatusInProgress, ticketing.StatusResolved} {
+			if _, err := tc.Transition(r.ctx, st.EngTicket, "replay-"+to, to, "eli"); err != nil {
+				r.t.Fatal(err)
+			}
+		}
+		r.escalationStep(run, st.Holder, customerescalation.ActionResolve)
+		return run, customerescalation.OutcomeResolvedUnconfirmed
+	})
 	capture("audited-agent-production-approved", shared(agents), func(r *recorder) (tclient.WorkflowRun, string) {
 		r.s.SetDeployWindow(r.t, true)
 		lee := r.s.PersonKey(r.t, "lee")
@@ -385,6 +411,43 @@ func (r *recorder) propose(p agentaction.Proposal) tclient.WorkflowRun {
 		r.t.Fatalf("propose %+v: %v", p, err)
 	}
 	return r.c.GetWorkflow(r.ctx, st.ID, "")
+}
+
+// escalationStep sends person's action (the holder when "") on the open
+// step, proven as the web app proves it.
+func (r *recorder) escalationStep(run tclient.WorkflowRun, person, action string) customerescalation.Status {
+	r.t.Helper()
+	var st customerescalation.Status
+	for {
+		var err error
+		st, err = customerescalation.QueryStatus(r.ctx, r.c, run.GetID())
+		if err == nil && st.OpenStep != "" && st.Holder != "" {
+			break
+		}
+		select {
+		case <-r.ctx.Done():
+			r.t.Fatalf("%s never opened a step: %+v (%v)", run.GetID(), st, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if person == "" {
+		person = st.Holder
+	}
+	req := customerescalation.EscalationRequest{Action: action, Person: person, Via: customerescalation.ViaWeb, Step: st.OpenStep}
+	digest, err := customerescalation.RequestDigest(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if req.Proof, err = r.s.Web.Sign(proof.Assertion{Kind: proof.KindTask, WorkflowID: run.GetID(), RunID: run.GetRunID(), Slot: req.Step,
+		ActionDigest: digest, Decision: customerescalation.ProofDecision, Subject: person, Method: proof.MethodDev,
+		IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute)}); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := customerescalation.Send(r.ctx, r.c, run.GetID(), req); err != nil {
+		r.t.Fatalf("%s %s: %v", person, action, err)
+	}
+	return st
 }
 
 // historyFile is histories/<name>.json; a file that exists is not recorded

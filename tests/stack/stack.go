@@ -6,6 +6,7 @@ package stack
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,6 +29,7 @@ import (
 	"github.com/execution-orchestrator/orchestrator/approvals"
 	"github.com/execution-orchestrator/orchestrator/audit"
 	"github.com/execution-orchestrator/orchestrator/codec"
+	"github.com/execution-orchestrator/orchestrator/connectors/chat"
 	"github.com/execution-orchestrator/orchestrator/devserver"
 	"github.com/execution-orchestrator/orchestrator/evidence"
 	"github.com/execution-orchestrator/orchestrator/internal/testdb"
@@ -284,7 +286,7 @@ func Start(t testing.TB, opts Options) *Stack {
 	if err := copyPolicies(filepath.Join(root, "policy"), policyDir, opts.PaymentWindow); err != nil {
 		t.Fatal(err)
 	}
-	webKey, err := proof.EnsureSigner(keysDir, "web", proof.IssuerWeb, proof.MethodOIDC, proof.MethodLink, proof.MethodDev)
+	webKey, err := proof.EnsureSigner(keysDir, "web", proof.IssuerWeb, proof.MethodOIDC, proof.MethodLink, proof.MethodDev, proof.MethodChat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,6 +315,9 @@ func Start(t testing.TB, opts Options) *Stack {
 		webCfg.DevIdentity = false
 		webCfg.OIDC = &web.OIDCConfig{IssuerURL: provider.IssuerURL, ClientID: id, ClientSecret: secret}
 	}
+	// Chat commands reach the app through the sandbox chat's webhook.
+	chatSecret := rand.Text()
+	webCfg.ChatWebhookSecret = []byte(chatSecret)
 	app, err := web.New(webCfg)
 	if err != nil {
 		hs.Close()
@@ -321,6 +326,9 @@ func Start(t testing.TB, opts Options) *Stack {
 	hs.Config = web.NewHTTPServer(app.Handler())
 	hs.Start()
 	t.Cleanup(hs.Close)
+	if _, err := chat.New(sb.HTTPURL()).SetWebhook(ctx, chat.WebhookRequest{URL: webBase + web.ChatHookPath, Secret: chatSecret}); err != nil {
+		t.Fatalf("register chat webhook: %v", err)
+	}
 
 	wcfg := worker.Config{
 		SandboxURL: sb.HTTPURL(), SMTPAddr: sb.SMTPAddr(),
@@ -380,8 +388,9 @@ func startAgentAPI(ctx context.Context, t testing.TB, c tclient.Client, dc conve
 	hs := httptest.NewUnstartedServer(nil)
 	gw, err := agentapi.New(agentapi.Config{
 		Keys: agents, Actions: &agentaction.Client{Temporal: c, Signer: signer, PollInterval: 200 * time.Millisecond, DataConverter: dc},
-		Tasks:   &humantask.AgentClient{Temporal: c, Signer: signer, EvidenceStore: ev, DataConverter: dc},
-		BaseURL: "http://" + hs.Listener.Addr().String(), Logger: logger.With("part", "agent-api"),
+		Tasks:       &humantask.AgentClient{Temporal: c, Signer: signer, EvidenceStore: ev, DataConverter: dc},
+		Escalations: &agentapi.EscalationClient{Temporal: c, Signer: signer, DataConverter: dc},
+		BaseURL:     "http://" + hs.Listener.Addr().String(), Logger: logger.With("part", "agent-api"),
 	})
 	if err != nil {
 		hs.Close()
