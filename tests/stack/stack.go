@@ -235,7 +235,7 @@ func Start(t testing.TB, opts Options) *Stack {
 	sb, err := sandbox.Start(ctx, sandbox.Config{
 		HTTPAddr: "127.0.0.1:0", SMTPAddr: "127.0.0.1:0",
 		DatabaseURL: dbURL, SQLitePath: filepath.Join(dir, "sandbox.db"),
-		SettleAfter: settle, Faults: opts.Faults, Seed: true, Logger: logger.With("part", "sandbox"),
+		SettleAfter: settle, Seed: true, Logger: logger.With("part", "sandbox"),
 	})
 	if err != nil {
 		t.Fatalf("start sandbox: %v", err)
@@ -328,6 +328,11 @@ func Start(t testing.TB, opts Options) *Stack {
 	t.Cleanup(hs.Close)
 	if _, err := chat.New(sb.HTTPURL()).SetWebhook(ctx, chat.WebhookRequest{URL: webBase + web.ChatHookPath, Secret: chatSecret}); err != nil {
 		t.Fatalf("register chat webhook: %v", err)
+	}
+	// Faults start once the stack is wired: they are for the processes'
+	// calls, not for the harness's own set-up.
+	if err := sb.SetFaults(opts.Faults); err != nil {
+		t.Fatalf("sandbox faults: %v", err)
 	}
 
 	wcfg := worker.Config{
