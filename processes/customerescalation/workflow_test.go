@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -349,11 +350,25 @@ func TestValidatorRefuses(t *testing.T) {
 		// A signal with a refused step is recorded, not applied.
 		env.SignalWorkflow(EscalationSignal, EscalationRequest{Action: ActionAck, Person: "eli", Step: "cycle-1", Proof: "eo1.bad.sig"})
 	}, time.Second)
-	ok := f.send(env, 2*time.Second, 1, EscalationRequest{Action: ActionAck, Person: "eli", Via: ViaChat, ChatHandle: "@eli"})
+	// eli's ack is accepted; the same signed request sent again (a replayed
+	// proof) is refused, and so is an update with an oversized message.
+	ok, replayed := &outcome{}, &outcome{}
+	var signed EscalationRequest
+	env.RegisterDelayedCallback(func() {
+		signed = f.step(1, EscalationRequest{Action: ActionAck, Person: "eli", Via: ViaChat, ChatHandle: "@eli"})
+		env.UpdateWorkflow(EscalationUpdate, "ack", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { ok.rejected = err },
+			OnComplete: func(_ any, err error) { ok.failed = err }}, signed)
+	}, 2*time.Second)
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(EscalationUpdate, "ack-again", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { replayed.rejected = err },
+			OnComplete: func(any, error) {}}, signed)
+	}, 2500*time.Millisecond)
+	oversized := f.send(env, 2600*time.Millisecond, 1, EscalationRequest{Action: ActionUpdate, Person: "eli", Message: strings.Repeat("x", maxMessage+1)})
 	f.send(env, 3*time.Second, 1, EscalationRequest{Action: ActionResolve, Person: "eli"})
 	env.ExecuteWorkflow(New(testConfig()).Run, testInput)
 	st := result(t, env)
-	for name, o := range map[string]*outcome{"forged": forged, "unknown": unknown, "agent": agent, "badChat": badChat, "wrongChat": wrongChat, "stranger": stranger, "wrongStep": wrongStep} {
+	for name, o := range map[string]*outcome{"forged": forged, "unknown": unknown, "agent": agent, "badChat": badChat, "wrongChat": wrongChat, "stranger": stranger, "wrongStep": wrongStep,
+		"replayed": replayed, "oversized": oversized} {
 		assert.Error(t, o.rejected, name)
 	}
 	assert.Contains(t, forged.rejected.Error(), "proof")
@@ -362,7 +377,10 @@ func TestValidatorRefuses(t *testing.T) {
 	assert.Contains(t, badChat.rejected.Error(), "not a known chat user")
 	assert.Contains(t, wrongChat.rejected.Error(), "clara")
 	assert.Contains(t, stranger.rejected.Error(), "not involved")
+	assert.Contains(t, oversized.rejected.Error(), "too long")
 	assert.NoError(t, ok.rejected)
+	assert.NoError(t, ok.failed)
+	assert.Equal(t, "eli", st.AckedBy)
 	assert.Equal(t, OutcomeResolvedUnconfirmed, st.Outcome)
 	require.Len(t, st.Refused, 1)
 	assert.Contains(t, st.Refused[0].Reason, "proof")

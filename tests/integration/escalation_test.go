@@ -410,6 +410,13 @@ func TestEscalationStartedByAgent(t *testing.T) {
 	if code := rest(t, s, "POST", "/v1/escalations", key, map[string]any{"ref": "ESC-AGENT-2", "accountId": sandbox.AccountGlobex, "severity": "sev9", "summary": "x"}, &bad); code != 400 || !strings.Contains(strings.ToLower(jsonString(bad)), "severity") {
 		t.Fatalf("bad severity: %d %v, want 400 naming severity", code, bad)
 	}
+	huge := map[string]any{"ref": "ESC-AGENT-3", "accountId": sandbox.AccountGlobex, "severity": "sev2", "summary": strings.Repeat("x", 2<<20)}
+	if code := rest(t, s, "POST", "/v1/escalations", key, huge, nil); code != 413 && code != 400 {
+		t.Fatalf("oversized: %d, want 413 or 400", code)
+	}
+	if _, err := s.Temporal.DescribeWorkflowExecution(ctx, customerescalation.WorkflowID("ESC-AGENT-3"), ""); err == nil {
+		t.Fatal("an oversized request started an escalation")
+	}
 	var first, again map[string]any
 	if code := rest(t, s, "POST", "/v1/escalations", key, body, &first); code/100 != 2 {
 		t.Fatalf("start: %d %v", code, first)
